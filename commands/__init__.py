@@ -1,0 +1,1 @@
+"""Sub-commands of ``main.py``; each module has ``register(subparsers)`` (see main.py)."""

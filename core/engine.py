@@ -1,0 +1,318 @@
+"""The trajectory engine: many optimizer runs on one problem, advanced together.
+
+All trajectories (every optimizer entry x learning rate x start point) live in one ``theta[B, d]``.
+Each step evaluates the loss and gradient of all rows in one batched call, then each optimizer
+group advances its rows with its batched rule. A row that diverges (non-finite loss, ``|theta|``
+or ``|loss|`` past a bound) is frozen and its step recorded; the others go on.
+
+Gradients are exact (autograd) unless a trajectory asks for a stochastic one:
+
+- data problems (``problem.n_samples`` set) with ``batch_size = m``: minibatch gradients from
+  shuffled epochs: every epoch a fresh permutation of the samples cut into ``n // m`` batches
+  (the remainder is dropped, as ``DataLoader(drop_last=True)`` does);
+- analytic toys with ``noise = sigma``: the **noise model** ``g + sigma * xi``, ``xi ~ N(0, I)``,
+  independent per step and per trajectory (an unbiased gradient with isotropic variance sigma^2).
+
+Every trajectory draws its randomness from its own ``torch.Generator`` seeded with
+``seed * 1_000_003 + index``, so a run is reproducible bit for bit on the CPU and a batched run
+equals the same trajectories run one by one.
+
+Recorded per step ``t = 0..steps`` (state *before* update ``t+1``): ``theta_t``, the true
+(full-batch) loss at ``theta_t`` and the norm of the gradient the optimizer used at ``theta_t``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from core.device import resolve_device
+from core.errors import LabError
+from core.optimizers import Rule, get_rule, make_hyper
+from core.problems.base import Problem
+
+SEED_STRIDE = 1_000_003
+MAX_COORD_COLUMNS = 10
+
+
+@dataclass
+class Group:
+    """One optimizer entry: a rule, and one hyperparameter row and start point per trajectory."""
+
+    label: str
+    kind: str
+    hyper_rows: list[dict[str, float]]
+    starts: Tensor  # [n, d]
+    traj_labels: list[str] | None = None
+    batch_size: int | None = None
+    noise: float = 0.0
+    color: str | None = None
+
+    @property
+    def rule(self) -> Rule:
+        return get_rule(self.kind)
+
+    def __post_init__(self) -> None:
+        self.starts = torch.as_tensor(self.starts, dtype=torch.float64)
+        if self.starts.ndim == 1:
+            self.starts = self.starts[None]
+        if len(self.hyper_rows) == 1 and self.starts.shape[0] > 1:
+            self.hyper_rows = self.hyper_rows * self.starts.shape[0]
+        if self.starts.shape[0] == 1 and len(self.hyper_rows) > 1:
+            self.starts = self.starts.expand(len(self.hyper_rows), -1).clone()
+        if self.starts.shape[0] != len(self.hyper_rows):
+            raise LabError(f"{len(self.hyper_rows)} hyperparameter rows but {self.starts.shape[0]} start points", self.label)
+        if self.traj_labels is None:
+            self.traj_labels = default_labels(self.label, self.hyper_rows, self.starts)
+
+    @property
+    def size(self) -> int:
+        return self.starts.shape[0]
+
+
+def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> list[str]:
+    """Unique, readable trajectory labels: the entry's label, plus what varies across its rows."""
+    n = len(rows)
+    if n == 1:
+        return [label]
+    varying = [k for k in rows[0] if len({r.get(k) for r in rows}) > 1]
+    out = []
+    for i, r in enumerate(rows):
+        parts = [f"{k}={r[k]:g}" for k in varying]
+        if len({tuple(s.tolist()) for s in starts}) > 1:
+            parts.append("start=(" + ", ".join(f"{v:g}" for v in starts[i].tolist()) + ")")
+        out.append(f"{label} " + " ".join(parts) if parts else f"{label} #{i + 1}")
+    if len(set(out)) < n:
+        out = [f"{o} #{i + 1}" for i, o in enumerate(out)]
+    return out
+
+
+@dataclass
+class Run:
+    """The result of :func:`run`: per-step tensors (on the CPU) and what is needed to read them."""
+
+    problem: Problem
+    labels: list[str]
+    entry: list[str]  # optimizer entry label per trajectory
+    kinds: list[str]
+    hyper: list[dict[str, float]]
+    colors: list[str | None]
+    seeds: list[int]
+    steps: int
+    loss: Tensor  # [steps + 1, B]
+    grad_norm: Tensor  # [steps + 1, B]
+    thetas: Tensor | None  # [steps + 1, B, d], or None when not recorded
+    diverged_step: Tensor  # [B], -1 when the trajectory did not diverge
+    final_theta: Tensor  # [B, d]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+    def index(self, label: str) -> int:
+        try:
+            return self.labels.index(label)
+        except ValueError:
+            raise LabError(f"no trajectory labelled {label!r}; labels: {', '.join(self.labels)}") from None
+
+    def last_step(self, i: int) -> int:
+        """The last recorded step of trajectory i (its divergence step, or ``steps``)."""
+        d = int(self.diverged_step[i])
+        return self.steps if d < 0 else d
+
+    def diverged(self, i: int) -> bool:
+        return int(self.diverged_step[i]) >= 0
+
+    def table(self) -> pd.DataFrame:
+        """Tidy table, one row per trajectory and recorded step: ``optimizer, step, loss,
+        grad_norm`` and ``x0, x1, ...`` when the problem has at most 10 parameters."""
+        T1, B = self.loss.shape
+        steps = np.arange(T1)
+        frames = []
+        coords = self.thetas is not None and self.problem.dim <= MAX_COORD_COLUMNS
+        for i in range(B):
+            n = self.last_step(i) + 1
+            cols: dict[str, Any] = {
+                "optimizer": [self.labels[i]] * n,
+                "step": steps[:n],
+                "loss": self.loss[:n, i].numpy(),
+                "grad_norm": self.grad_norm[:n, i].numpy(),
+            }
+            if coords:
+                for j in range(self.problem.dim):
+                    cols[f"x{j}"] = self.thetas[:n, i, j].numpy()
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Per-trajectory facts for ``summary.json``: final loss, divergence, distance to minimum."""
+        out = []
+        dist = self.problem.distance_to_minimum(self.final_theta) if self.problem.minima is not None else None
+        for i, label in enumerate(self.labels):
+            last = self.last_step(i)
+            entry: dict[str, Any] = {
+                "label": label, "optimizer": self.entry[i], "kind": self.kinds[i], "hyper": self.hyper[i],
+                "seed": self.seeds[i], "steps": last, "diverged": self.diverged(i),
+                "diverged_at": None if not self.diverged(i) else last,
+                "final_loss": _num(self.loss[last, i]), "final_grad_norm": _num(self.grad_norm[last, i]),
+            }
+            if self.problem.dim <= MAX_COORD_COLUMNS:
+                entry["final_theta"] = [_num(v) for v in self.final_theta[i]]
+            if dist is not None:
+                entry["distance_to_minimum"] = _num(dist[i])
+            out.append(entry)
+        return {"problem": self.problem.kind, "dim": self.problem.dim, "steps": self.steps,
+                "loss_star": self.problem.loss_star, "trajectories": out, **self.meta}
+
+
+def _num(x: Tensor | float) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+class _Randomness:
+    """Per-trajectory generators, drawn in blocks so the per-step cost is one slice."""
+
+    BLOCK = 64
+
+    def __init__(self, seeds: Sequence[int]) -> None:
+        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self._noise: dict[int, Tensor] = {}
+        self._perm: dict[int, tuple[Tensor, int]] = {}
+
+    def noise(self, rows: Sequence[int], step: int, dim: int) -> Tensor:
+        """``xi [len(rows), dim]`` for this step, one independent stream per trajectory."""
+        k = step % self.BLOCK
+        if k == 0 or rows[0] not in self._noise:
+            for r in rows:
+                self._noise[r] = torch.randn(self.BLOCK, dim, generator=self.gens[r], dtype=torch.float64)
+        return torch.stack([self._noise[r][k] for r in rows])
+
+    def minibatch(self, rows: Sequence[int], n: int, m: int) -> Tensor:
+        """Next ``m`` sample indices per row from its shuffled epoch, ``[len(rows), m]``."""
+        out = []
+        for r in rows:
+            perm, pos = self._perm.get(r, (None, n))
+            if pos + m > n:
+                perm, pos = torch.randperm(n, generator=self.gens[r]), 0
+            out.append(perm[pos:pos + m])
+            self._perm[r] = (perm, pos + m)
+        return torch.stack(out)
+
+
+def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: str | torch.device = "cpu",
+            dtype: torch.dtype = torch.float64, seed: int = 0, seeds: Sequence[int] | None = None,
+            record_params: bool = True, diverge_bound: float = 1e6, loss_bound: float = 1e12,
+            progress_every: int = 50) -> Generator[int, None, Run]:
+    """Runs ``steps`` updates of every trajectory; yields the step count every ``progress_every``
+    steps (a caller cancels by closing the generator or simply not resuming it) and returns the
+    :class:`Run`. Use :func:`run` when progress does not matter."""
+    if not isinstance(steps, int) or steps < 1:
+        raise LabError(f"steps must be a positive integer, got {steps!r}", "steps")
+    if not groups:
+        raise LabError("no optimizer to run", "optimizers")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    problem.to(dev, dtype)
+    starts = torch.cat([g.starts for g in groups]).to(dev, dtype)
+    B, d = starts.shape
+    if d != problem.dim:
+        raise LabError(f"start points have {d} coordinates but problem {problem.kind!r} has {problem.dim} parameters", "start")
+    seeds = list(seeds) if seeds is not None else [seed * SEED_STRIDE + i for i in range(B)]
+    rng = _Randomness(seeds)
+
+    # which rows each group owns, and how each row gets its gradient
+    slices, offset = [], 0
+    for g in groups:
+        slices.append(slice(offset, offset + g.size))
+        offset += g.size
+    opts = [(g.rule, make_hyper(g.rule, g.hyper_rows, dev, dtype, path=g.label)) for g in groups]
+    noisy = [(s, g.noise) for s, g in zip(slices, groups) if g.noise > 0]
+    minibatch: dict[int, list[int]] = {}
+    for s, g in zip(slices, groups):
+        if g.batch_size:
+            if problem.n_samples is None:
+                raise LabError(f"batch_size needs a data problem; {problem.kind!r} is analytic (use noise = sigma for stochastic gradients)", f"{g.label}.batch_size")
+            if not 1 <= g.batch_size <= problem.n_samples:
+                raise LabError(f"batch_size must be in [1, {problem.n_samples}], got {g.batch_size}", f"{g.label}.batch_size")
+            minibatch.setdefault(g.batch_size, []).extend(range(s.start, s.stop))
+    full_rows = torch.ones(B, dtype=torch.bool)
+    for rows in minibatch.values():
+        full_rows[rows] = False
+    full_idx = torch.nonzero(full_rows).flatten().to(dev)
+    all_full = bool(full_rows.all())
+
+    loss_rec = torch.full((steps + 1, B), math.nan, dtype=dtype, device=dev)
+    gnorm_rec = torch.full((steps + 1, B), math.nan, dtype=dtype, device=dev)
+    theta_rec = torch.full((steps + 1, B, d), math.nan, dtype=dtype, device=dev) if record_params else None
+    diverged_at = torch.full((B,), -1, dtype=torch.long, device=dev)
+    active = torch.ones(B, dtype=torch.bool, device=dev)
+
+    theta = starts.clone()
+    states = [rule.init(theta[s], hyper) for s, (rule, hyper) in zip(slices, opts)]
+    for t in range(steps + 1):
+        loss, grad = _evaluate(problem, theta, t, rng, noisy, minibatch, full_idx, all_full)
+        loss_rec[t] = loss
+        gnorm_rec[t] = grad.norm(dim=1)
+        if theta_rec is not None:
+            theta_rec[t] = theta
+        bad = active & ~(torch.isfinite(loss) & (loss.abs() <= loss_bound)
+                         & torch.isfinite(theta).all(dim=1) & (theta.abs().amax(dim=1) <= diverge_bound))
+        diverged_at = torch.where(bad, torch.full_like(diverged_at, t), diverged_at)
+        active = active & ~bad
+        if t == steps:
+            break
+        new = torch.empty_like(theta)
+        for k, (s, (rule, hyper)) in enumerate(zip(slices, opts)):
+            new[s], states[k] = rule.step(theta[s], grad[s], states[k], hyper)
+        theta = torch.where(active[:, None], new, theta)
+        if progress_every and (t + 1) % progress_every == 0:
+            yield t + 1
+    rows = [(g, i) for g in groups for i in range(g.size)]
+    return Run(
+        problem=problem, labels=[lab for g in groups for lab in g.traj_labels], entry=[g.label for g, _ in rows],
+        kinds=[g.kind for g, _ in rows], hyper=[dict(g.hyper_rows[i]) for g, i in rows],
+        colors=[g.color for g, _ in rows], seeds=seeds, steps=steps,
+        loss=loss_rec.cpu(), grad_norm=gnorm_rec.cpu(), thetas=None if theta_rec is None else theta_rec.cpu(),
+        diverged_step=diverged_at.cpu(), final_theta=theta.cpu(),
+    )
+
+
+def _evaluate(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: list[tuple[slice, float]],
+              minibatch: dict[int, list[int]], full_idx: Tensor, all_full: bool) -> tuple[Tensor, Tensor]:
+    """True losses ``[B]`` at ``theta`` and the gradients ``[B, d]`` each trajectory is to use."""
+    if all_full:
+        loss, grad = problem.loss_and_grad(theta)
+    else:
+        with torch.no_grad():
+            loss = problem.loss(theta)
+        grad = torch.empty_like(theta)
+        if full_idx.numel():
+            _, grad[full_idx] = problem.loss_and_grad(theta[full_idx])
+        for m, rows in minibatch.items():
+            idx = rng.minibatch(rows, problem.n_samples, m).to(theta.device)
+            _, grad[rows] = problem.loss_and_grad(theta[rows], idx)
+    for s, sigma in noisy:
+        xi = rng.noise(list(range(s.start, s.stop)), t, theta.shape[1]).to(theta)
+        grad[s] = grad[s] + sigma * xi
+    return loss, grad
+
+
+def run(problem: Problem, groups: Sequence[Group], steps: int, *,
+        progress: Callable[[int, int], None] | None = None, **kw: Any) -> Run:
+    """:func:`iterate` to the end; ``progress(step, steps)`` is called as it goes."""
+    gen = iterate(problem, groups, steps, **kw)
+    try:
+        while True:
+            t = next(gen)
+            if progress:
+                progress(t, steps)
+    except StopIteration as stop:
+        return stop.value

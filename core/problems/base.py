@@ -1,0 +1,92 @@
+"""The problem interface: a loss over a *batch* of parameter vectors.
+
+Every routine of the lab (optimizers, engine, landscapes, spectra) sees a problem only through
+``loss(theta[B, d], batch) -> [B]``. Toys are analytic; data problems (linear models, nets) also
+take ``batch``, an index tensor ``[B, m]`` that gives each trajectory its own minibatch.
+Gradients and Hessians come from autograd, never from finite differences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Problem:
+    """Base class. Subclasses set ``dim`` and implement :meth:`loss`.
+
+    ``kind`` and ``params`` are what the problem was built from (the scenario's ``[problem]``
+    table), kept so that a run can be saved and replayed. ``n_samples`` is ``None`` for analytic
+    problems and the training-set size for data problems. ``minima`` (``[k, d]``) are known
+    minimizers, ``loss_star`` the known minimum value, ``box`` the default view range per axis.
+    """
+
+    kind: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    dim: int = 0
+    minima: Tensor | None = None
+    loss_star: float | None = None
+    box: list[tuple[float, float]] = field(default_factory=list)
+    n_samples: int | None = None
+    coord_names: list[str] = field(default_factory=list)
+    dtype: torch.dtype = torch.float64
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __post_init__(self) -> None:
+        if not self.coord_names:
+            self.coord_names = [f"x{i}" for i in range(self.dim)]
+        if not self.box:
+            self.box = [(-3.0, 3.0)] * min(self.dim, 2)
+
+    # -- the one thing subclasses must provide ---------------------------------------------
+    def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
+        """Losses ``[B]`` at ``theta[B, d]``; ``batch`` (``[B, m]`` sample indices) for data problems."""
+        raise NotImplementedError
+
+    # -- derived, shared by every problem ----------------------------------------------------
+    def loss_and_grad(self, theta: Tensor, batch: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Losses ``[B]`` and gradients ``[B, d]`` by reverse-mode autograd. Rows are independent,
+        so the gradient of the summed loss is the per-row gradient."""
+        with torch.enable_grad():
+            t = theta.detach().requires_grad_(True)
+            value = self.loss(t, batch)
+            (grad,) = torch.autograd.grad(value.sum(), t)
+        return value.detach(), grad
+
+    def hessian(self, theta: Tensor) -> Tensor:
+        """Exact Hessian ``[d, d]`` at one point ``theta[d]`` (``torch.func.hessian``); for small d."""
+        return torch.func.hessian(lambda t: self.loss(t.unsqueeze(0))[0])(theta)
+
+    def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        """Hessian-vector product at one point (forward-over-reverse), ``[d] -> [d]``."""
+        grad_fn = torch.func.grad(lambda t: self.loss(t.unsqueeze(0))[0])
+        return torch.func.jvp(grad_fn, (theta,), (v,))[1]
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Problem":
+        """Moves every tensor attribute (data, constants) to ``device``/``dtype`` in place."""
+        device = torch.device(device) if device is not None else self.device
+        dtype = dtype or self.dtype
+        for name, value in list(vars(self).items()):
+            if isinstance(value, Tensor):
+                setattr(self, name, value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype))
+        self.device, self.dtype = device, dtype
+        return self
+
+    def distance_to_minimum(self, theta: Tensor) -> Tensor | None:
+        """Distance ``[...]`` from each point to the nearest known minimum, or ``None``."""
+        if self.minima is None:
+            return None
+        m = self.minima.to(theta)
+        return torch.cdist(theta.reshape(-1, self.dim), m).min(dim=1).values.reshape(theta.shape[:-1])
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.dim} parameters)"
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)

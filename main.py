@@ -1,0 +1,53 @@
+"""Loss Landscape Lab: ``python main.py`` opens the app on the default scenario; sub-commands run
+headless (``run``, ``check``, ``export``, ``surface``; ``--help`` lists them all).
+
+This file only parses arguments: each sub-command lives in ``commands/<name>.py`` with a
+``register(subparsers)`` that adds its parser and handler. Torch and Qt are imported lazily there,
+so ``--help`` is instant. A :class:`core.errors.LabError` is printed as one line (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = ("commands.gui", "commands.run", "commands.surface")
+DEFAULT_SCENARIO = "scenarios/quartic_gd.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Loss Landscape Lab: watch optimizers move across loss landscapes.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv or ["open"])
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    from core.errors import LabError
+
+    try:
+        return int(args.handler(args) or 0)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

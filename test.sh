@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up .venv (and, as root on Debian, the X packages the 3-D view's tests need), then runs the
+# whole test suite: everything offscreen, then the OpenGL tests under a virtual X server.
+# Extra arguments go to pytest (e.g. ./test.sh -k optim).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+GL_PACKAGES="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0 libgl1 libegl1"
+if ! command -v xvfb-run >/dev/null 2>&1 || ! ldconfig -p | grep -q libxcb-cursor; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing Debian packages for the OpenGL tests: $GL_PACKAGES" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $GL_PACKAGES) >/dev/null 2>&1 \
+      || echo "test: apt-get failed; the OpenGL tests will report why they cannot run" >&2
+  fi
+fi
+export QT_QPA_PLATFORM=offscreen PYTHONHASHSEED=0
+status=0
+.venv/bin/python -m pytest -m "not gl" "$@" || status=$?
+if command -v xvfb-run >/dev/null 2>&1; then
+  # exit 5 = no test selected (e.g. when "$@" narrows the run to non-GL tests): not a failure
+  QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m pytest -m gl "$@" || { rc=$?; [ $rc -eq 5 ] || status=$rc; }
+else
+  echo "test: xvfb-run is missing; the OpenGL (3-D view) tests did not run" >&2
+  status=1
+fi
+exit $status
