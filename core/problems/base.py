@@ -67,6 +67,10 @@ class Problem:
         grad_fn = torch.func.grad(lambda t: self.loss(t.unsqueeze(0))[0])
         return torch.func.jvp(grad_fn, (theta,), (v,))[1]
 
+    def initial_point(self, seed: int = 0) -> Tensor | None:
+        """A default start ``[d]`` (nets: their seeded initialization); ``None`` for toys."""
+        return None
+
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Problem":
         """Moves every tensor attribute (data, constants) to ``device``/``dtype`` in place."""
         device = torch.device(device) if device is not None else self.device
