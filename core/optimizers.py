@@ -143,10 +143,24 @@ class AdamState(NamedTuple):
     count: int
     mu: Tensor
     nu: Tensor
+    betas: tuple[tuple[float, float], ...] = ()  # the distinct (b1, b2) pairs of the rows
+    which: Tensor | None = None  # [B] index of each row's pair in ``betas``
 
 
 def _adam_init(theta: Tensor, hyper: Hyper) -> AdamState:
-    return AdamState(0, torch.zeros_like(theta), torch.zeros_like(theta))
+    # Bias corrections 1 - b^t are computed per distinct (b1, b2) in Python floats, exactly as
+    # torch.optim does: torch's vectorised tensor pow is not the C library's pow in the last bit.
+    # One host sync here per run; none per step.
+    pairs, which = torch.unique(torch.cat([hyper["b1"], hyper["b2"]], dim=1), dim=0, return_inverse=True)
+    betas = tuple((float(a), float(b)) for a, b in pairs.tolist())
+    return AdamState(0, torch.zeros_like(theta), torch.zeros_like(theta), betas, which)
+
+
+def _bias_corrections(state: AdamState, t: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """``1 - b1^t`` and ``sqrt(1 - b2^t)`` per row, ``[B, 1]``."""
+    table = torch.tensor([[1 - b1**t, (1 - b2**t) ** 0.5] for b1, b2 in state.betas], dtype=like.dtype)
+    rows = table.to(like.device)[state.which]
+    return rows[:, :1], rows[:, 1:]
 
 
 def _make_adam_step(decoupled: bool) -> Callable:
@@ -159,11 +173,10 @@ def _make_adam_step(decoupled: bool) -> Callable:
             grad = _decay(theta, grad, hyper)
         mu = torch.lerp(state.mu, grad, 1 - b1)
         nu = state.nu * b2 + (1 - b2) * grad * grad
-        bc1 = 1 - b1**t
-        bc2_sqrt = (1 - b2**t) ** 0.5
+        bc1, bc2_sqrt = _bias_corrections(state, t, theta)
         denom = nu.sqrt() / bc2_sqrt + eps
         step_size = lr / bc1
-        return theta + (-step_size) * mu / denom, AdamState(t, mu, nu)
+        return theta + (-step_size) * mu / denom, state._replace(count=t, mu=mu, nu=nu)
 
     return step
 
