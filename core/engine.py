@@ -259,10 +259,11 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
     states = [rule.init(theta[s], hyper) for s, (rule, hyper) in zip(slices, opts)]
     for t in range(steps + 1):
         loss, grad = _evaluate(problem, theta, t, rng, noisy, minibatch, full_idx, all_full)
-        loss_rec[t] = loss
-        gnorm_rec[t] = grad.norm(dim=1)
+        # rows that diverged at an earlier step are frozen: nothing more is recorded for them
+        loss_rec[t] = torch.where(active, loss, math.nan)
+        gnorm_rec[t] = torch.where(active, grad.norm(dim=1), math.nan)
         if theta_rec is not None:
-            theta_rec[t] = theta
+            theta_rec[t] = torch.where(active[:, None], theta, math.nan)
         bad = active & ~(torch.isfinite(loss) & (loss.abs() <= loss_bound)
                          & torch.isfinite(theta).all(dim=1) & (theta.abs().amax(dim=1) <= diverge_bound))
         diverged_at = torch.where(bad, torch.full_like(diverged_at, t), diverged_at)

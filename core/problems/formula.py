@@ -36,7 +36,8 @@ def infer_variables(expr: str) -> list[str]:
     """Variables of an expression in a canonical order: ``w, x, y, z`` first, then ``x0, x1, ...``-style
     names sorted by their number. Function names and constants are not variables."""
     tree = _parse(expr)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS) - set(CONSTANTS)
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called} - set(CONSTANTS)
 
     def key(name: str) -> tuple[int, str, int]:
         m = re.fullmatch(r"([A-Za-z_]+)(\d+)", name)

@@ -185,9 +185,9 @@ def formula(expr: str, variables: Sequence[str] | None = None,
     """A user-typed loss of the parameters (see :mod:`core.problems.formula` for the grammar).
     ``variables`` fixes their order (default: inferred, ``w, x, y, z`` first)."""
     names = list(variables) if variables is not None else infer_variables(expr)
+    fn = compile_formula(expr, names)  # structural errors first, with their own message
     if not names:
         raise LabError(f"formula {expr!r} uses no variable; write it in terms of e.g. x and y", "expr")
-    fn = compile_formula(expr, names)
     dim = len(names)
     probe = torch.zeros(1, dim, dtype=torch.float64)
     try:

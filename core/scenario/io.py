@@ -1,0 +1,476 @@
+"""Reading and writing scenario files: ``load``/``loads`` (TOML -> validated :class:`Scenario`),
+``dump``/``save`` (:class:`Scenario` -> TOML), and ``set_path``/``get_path`` for key-path edits.
+
+Every mistake is a :class:`core.errors.LabError` that names the file, the dotted key path, the bad
+value and what is allowed; unknown keys get a "did you mean". Reading is two passes: the shape and
+types of every key (here), then what only the problem can tell (its parameters, its dimension,
+hyperparameter ranges, labels: :func:`core.scenario.runner.build`), so a file that loads will run.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from core.device import DEVICES, DTYPES
+from core.errors import LabError
+from core.problems import suggest
+from core.scenario.schema import (
+    BIAS, CENTERS, CONVERGENCE, DIRECTIONS, FORMAT, METRICS, PANELS, Beat, Expectation, GridSpec, OptimizerSpec,
+    ProblemSpec, RandomSpec, Scenario, StartSpec, ViewSpec,
+)
+
+_OPT_KEYS = ("kind", "label", "color", "batch_size", "noise", "start")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+# --- typed readers: each takes (value, path) and returns the normalized value ----------------------
+def _int(low: int | None = None) -> Callable[[Any, str], int]:
+    def read(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+            want = "an integer" + (f" >= {low}" if low is not None else "")
+            raise LabError(f"expected {want}, got {_show(value)}", path)
+        return value
+    return read
+
+
+def _float(low: float | None = None, low_open: bool = False) -> Callable[[Any, str], float]:
+    def read(value: Any, path: str) -> float:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if not ok:
+            bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
+            raise LabError(f"expected a finite number{bound}, got {_show(value)}", path)
+        return float(value)
+    return read
+
+
+def _str(choices: tuple[str, ...] | None = None) -> Callable[[Any, str], str]:
+    def read(value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise LabError(f"expected a string, got {_show(value)}", path)
+        if choices is not None and value not in choices:
+            raise LabError(f"{value!r} is not allowed{suggest(value, choices)}; allowed: {', '.join(choices)}", path)
+        return value
+    return read
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise LabError(f"expected true or false, got {_show(value)}", path)
+    return value
+
+
+def _point(value: Any, path: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise LabError(f"expected a point (a non-empty list of numbers), got {_show(value)}", path)
+    return tuple(_float()(v, _join(path, i)) for i, v in enumerate(value))
+
+
+def _points(value: Any, path: str) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(value, list) or not value:
+        raise LabError(f"expected a non-empty list of points such as [[2.5]] or [[1.0, -1.0], [0.5, 2.0]], got {_show(value)}", path)
+    pts = tuple(_point(p, _join(path, i)) for i, p in enumerate(value))
+    for i, p in enumerate(pts):
+        if len(p) != len(pts[0]):
+            raise LabError(f"every point needs {len(pts[0])} coordinates like the first, got {len(p)}", _join(path, i))
+    return pts
+
+
+def _box(value: Any, path: str) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, list) or not value:
+        raise LabError(f"expected a list of [low, high] ranges, one per axis, got {_show(value)}", path)
+    out = []
+    for i, pair in enumerate(value):
+        p = _join(path, i)
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise LabError(f"expected a [low, high] pair, got {_show(pair)}", p)
+        lo, hi = _float()(pair[0], _join(p, 0)), _float()(pair[1], _join(p, 1))
+        if not lo < hi:
+            raise LabError(f"expected low < high, got [{lo:g}, {hi:g}]", p)
+        out.append((lo, hi))
+    return tuple(out)
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples (deeply), so equal files give equal scenarios."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    return value
+
+
+class _Table:
+    """One TOML table being read: typed ``take`` per key, then ``finish`` rejects what is left."""
+
+    def __init__(self, data: Any, path: str, what: str = "a table") -> None:
+        if not isinstance(data, dict):
+            raise LabError(f"expected {what}, got {_show(data)}", path)
+        self.data, self.path, self.seen = data, path, set()
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def take(self, key: str, read: Callable[[Any, str], Any], default: Any = None) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            return default
+        return read(self.data[key], _join(self.path, key))
+
+    def require(self, key: str, read: Callable[[Any, str], Any], hint: str = "") -> Any:
+        if key not in self.data:
+            raise LabError(f"missing key {key!r}{hint}", _join(self.path, key))
+        return self.take(key, read)
+
+    def rest(self) -> dict[str, Any]:
+        return {k: v for k, v in self.data.items() if k not in self.seen}
+
+    def finish(self, allowed: tuple[str, ...] | list[str] | None = None) -> None:
+        allowed = list(allowed if allowed is not None else self.seen)
+        for key in self.data:
+            if key not in self.seen:
+                raise LabError(f"unknown key {key!r}{suggest(key, allowed)}; allowed: {', '.join(allowed)}", _join(self.path, key))
+
+
+# --- the tables --------------------------------------------------------------------------------
+def _problem(data: Any) -> ProblemSpec:
+    t = _Table(data, "problem", "a [problem] table with a kind")
+    kind = t.require("kind", _str(), " (a problem name such as 'quartic', 'bowl', 'quadratic')")
+    return ProblemSpec(kind=kind, params=_freeze(t.rest()))
+
+
+def _start(data: Any, path: str) -> StartSpec:
+    t = _Table(data, path, "a start table (points, grid, random or init)")
+    chosen = [k for k in ("points", "grid", "random", "init") if t.has(k)]
+    if len(chosen) != 1:
+        got = ", ".join(chosen) if chosen else "none"
+        raise LabError(f"give exactly one of points, grid, random, init; got {got}", path)
+    spec = StartSpec(
+        points=t.take("points", _points),
+        grid=t.take("grid", _grid),
+        random=t.take("random", _random),
+        init=t.take("init", _bool, False),
+    )
+    t.finish(("points", "grid", "random", "init"))
+    if t.has("init") and not spec.init:
+        raise LabError("init = false starts nowhere; use init = true or give points", _join(path, "init"))
+    return spec
+
+
+def _grid(value: Any, path: str) -> GridSpec:
+    t = _Table(value, path, "a grid table {n = 5, box = [[-2, 2], [-2, 2]]}")
+    raw = t.require("n", lambda v, p: v)
+    if isinstance(raw, list):
+        n = tuple(_int(1)(v, _join(_join(path, "n"), i)) for i, v in enumerate(raw))
+        if not n:
+            raise LabError("expected at least one count", _join(path, "n"))
+    else:
+        n = (_int(1)(raw, _join(path, "n")),)
+    spec = GridSpec(n=n, box=t.take("box", _box))
+    t.finish(("n", "box"))
+    return spec
+
+
+def _random(value: Any, path: str) -> RandomSpec:
+    t = _Table(value, path, "a random table {n = 8, seed = 1, box = [[-2, 2], [-2, 2]]}")
+    spec = RandomSpec(n=t.require("n", _int(1)), seed=t.take("seed", _int(0), 0), box=t.take("box", _box))
+    t.finish(("n", "seed", "box"))
+    return spec
+
+
+def _hyper_value(value: Any, path: str) -> float | tuple[float, ...]:
+    if isinstance(value, list):
+        if not value:
+            raise LabError("a sweep needs at least one value", path)
+        return tuple(_float()(v, _join(path, i)) for i, v in enumerate(value))
+    return _float()(value, path)
+
+
+def _optimizer(data: Any, i: int) -> OptimizerSpec:
+    path = f"optimizers[{i}]"
+    t = _Table(data, path, "an [[optimizers]] table with a kind")
+    kind = t.require("kind", _str(), " (an optimizer such as 'gd', 'momentum', 'adam')")
+    label = t.take("label", _str(), kind)
+    if not label.strip():
+        raise LabError("label is empty; give a short name such as 'GD, lr = 0.1'", _join(path, "label"))
+    spec = OptimizerSpec(
+        kind=kind, label=label, color=t.take("color", _str()),
+        batch_size=t.take("batch_size", _int(1)), noise=t.take("noise", _float(0.0), 0.0),
+        start=t.take("start", _start),
+    )
+    hyper = {k: _hyper_value(v, _join(path, k)) for k, v in t.rest().items()}
+    return _replace(spec, hyper=hyper)
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def _view(data: Any) -> ViewSpec:
+    t = _Table(data, "view")
+
+    def panels(value: Any, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise LabError(f"expected a list of panels from {', '.join(PANELS)}, got {_show(value)}", path)
+        return tuple(_str(PANELS)(v, _join(path, i)) for i, v in enumerate(value))
+
+    def center(value: Any, path: str) -> str | tuple[float, ...]:
+        return _str(CENTERS)(value, path) if isinstance(value, str) else _point(value, path)
+
+    d = ViewSpec()
+    spec = ViewSpec(
+        panels=t.take("panels", panels, d.panels), span=t.take("span", _box),
+        resolution=t.take("resolution", _int(2), d.resolution), log_scale=t.take("log_scale", _bool, d.log_scale),
+        directions=t.take("directions", _str(DIRECTIONS), d.directions), center=t.take("center", center),
+        trajectory=t.take("trajectory", _str()), seed=t.take("seed", _int(0)),
+        filter_normalize=t.take("filter_normalize", _bool, d.filter_normalize), bias=t.take("bias", _str(BIAS), d.bias),
+        convergence=t.take("convergence", _str(CONVERGENCE), d.convergence),
+    )
+    t.finish([f.name for f in fields(ViewSpec)])
+    return spec
+
+
+def _beat(data: Any, i: int) -> Beat:
+    path = f"beats[{i}]"
+    t = _Table(data, path)
+
+    def sets(value: Any, p: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise LabError(f"expected a table of key path = value, e.g. {{\"optimizers[0].lr\" = 0.5}}, got {_show(value)}", p)
+        return _freeze(value)
+
+    spec = Beat(step=t.require("step", _int(0)), caption=t.take("caption", _str(), ""), pause=t.take("pause", _bool, False),
+                highlight=t.take("highlight", _str()), panel=t.take("panel", _str(PANELS)), set=t.take("set", sets, {}))
+    t.finish([f.name for f in fields(Beat)])
+    return spec
+
+
+def _expectation(data: Any, i: int) -> Expectation:
+    from core.scenario.expectations import CHECKS
+
+    path = f"expect[{i}]"
+    t = _Table(data, path)
+    check = t.require("check", _str(tuple(CHECKS)), f" (one of {', '.join(CHECKS)})")
+
+    def between(value: Any, p: str) -> tuple[int, int]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise LabError(f"expected a [first, last] step range, got {_show(value)}", p)
+        a, b = _int(0)(value[0], _join(p, 0)), _int(0)(value[1], _join(p, 1))
+        if a > b:
+            raise LabError(f"expected first <= last, got [{a}, {b}]", p)
+        return (a, b)
+
+    spec = Expectation(
+        check=check, optimizer=t.take("optimizer", _str()), below=t.take("below", _float()), above=t.take("above", _float()),
+        tol=t.take("tol", _float(0.0, low_open=True)), metric=t.take("metric", _str(METRICS)), at=t.take("at", _int(0)),
+        between=t.take("between", between), diverged=t.take("diverged", _bool), before=t.take("before", _str()),
+        within=t.take("within", _float(0.0, low_open=True)), expected=t.take("expected", _float()), note=t.take("note", _str(), ""),
+    )
+    required, optional = CHECKS[check].required, CHECKS[check].optional
+    allowed = ("check", "note", *required, *optional)
+    for key in t.data:
+        if key not in allowed:
+            known = [f.name for f in fields(Expectation)]
+            hint = suggest(key, list(allowed)) if key not in known else ""
+            raise LabError(f"{'unknown key' if key not in known else 'key'} {key!r} {'' if key not in known else 'does not apply to ' + repr(check) + ' '}{hint}; "
+                           f"allowed for {check!r}: {', '.join(allowed)}".replace("  ", " "), _join(path, key))
+    for key in required:
+        if key not in t.data:
+            raise LabError(f"check {check!r} needs {key!r} ({CHECKS[check].doc})", _join(path, key))
+    CHECKS[check].validate(spec, path)
+    return spec
+
+
+def _array(data: Any, key: str, what: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise LabError(f"expected a list of {what} ([[{key}]] tables), got {_show(data)}", key)
+    return data
+
+
+_TOP = ("format", "title", "description", "seed", "device", "dtype", "steps", "diverge_bound", "loss_bound",
+        "problem", "start", "optimizers", "view", "beats", "expect")
+
+
+def from_dict(data: Mapping[str, Any], file: str = "") -> Scenario:
+    """Builds and validates a :class:`Scenario` from a parsed TOML document (see :func:`loads`)."""
+    from core.scenario.runner import build
+
+    try:
+        scenario = _parse(dict(data))
+        if file:
+            scenario = _replace(scenario, source=file)
+        build(scenario)
+    except LabError as exc:
+        raise LabError(exc.message, exc.path, exc.file or file) from None
+    return scenario
+
+
+def _parse(data: dict[str, Any]) -> Scenario:
+    t = _Table(data, "")
+    version = t.require("format", _int(), f" (write format = {FORMAT} at the top of the file)")
+    if version != FORMAT:
+        raise LabError(f"format {version} is not supported; this version of the lab reads format = {FORMAT}", "format")
+    if "problem" not in data:
+        raise LabError("missing [problem] table (e.g. [problem] kind = \"quartic\")", "problem")
+    if "optimizers" not in data:
+        raise LabError("missing [[optimizers]] (at least one, e.g. [[optimizers]] kind = \"gd\" lr = 0.1)", "optimizers")
+    if "start" not in data:
+        raise LabError("missing [start] table (e.g. [start] points = [[2.5]])", "start")
+    opts = _array(data["optimizers"], "optimizers", "optimizer tables")
+    if not opts:
+        raise LabError("the optimizer list is empty; add at least one [[optimizers]] table", "optimizers")
+    t.seen.update(("problem", "optimizers", "start", "view", "beats", "expect"))
+    scenario = Scenario(
+        format=version, title=t.take("title", _str(), ""), description=t.take("description", _str(), ""),
+        seed=t.take("seed", _int(0), 0), device=t.take("device", _str(DEVICES), "auto"),
+        dtype=t.take("dtype", _str(tuple(DTYPES)), "float64"), steps=t.take("steps", _int(1), 100),
+        diverge_bound=t.take("diverge_bound", _float(0.0, True), 1e6), loss_bound=t.take("loss_bound", _float(0.0, True), 1e12),
+        problem=_problem(data["problem"]), start=_start(data["start"], "start"),
+        optimizers=tuple(_optimizer(o, i) for i, o in enumerate(opts)),
+        view=_view(data.get("view", {})),
+        beats=tuple(_beat(b, i) for i, b in enumerate(_array(data.get("beats", []), "beats", "beat tables"))),
+        expect=tuple(_expectation(e, i) for i, e in enumerate(_array(data.get("expect", []), "expect", "expectation tables"))),
+    )
+    t.finish(_TOP)
+    return scenario
+
+
+def loads(text: str, file: str = "<string>") -> Scenario:
+    """Parses and validates scenario TOML text; ``file`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LabError(f"TOML syntax error: {exc}", "", file) from None
+    return from_dict(data, file if file != "<string>" else "")
+
+
+def load(path: str | Path) -> Scenario:
+    """Reads a scenario file; every problem with it is a :class:`LabError` naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LabError("scenario file not found", "", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabError(f"cannot read the file: {exc}", "", str(path)) from None
+    return loads(text, str(path))
+
+
+# --- writing -------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """Tuples back to lists, ``None`` dropped: what TOML can hold."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _start_dict(s: StartSpec) -> dict[str, Any]:
+    if s.points is not None:
+        return {"points": _plain(s.points)}
+    if s.grid is not None:
+        return {"grid": _plain({"n": s.grid.n[0] if len(s.grid.n) == 1 else s.grid.n, "box": s.grid.box})}
+    if s.random is not None:
+        return {"random": _plain({"n": s.random.n, "seed": s.random.seed, "box": s.random.box})}
+    return {"init": True}
+
+
+def to_dict(s: Scenario) -> dict[str, Any]:
+    """The TOML document of a scenario (key order as in the docs); inverse of :func:`from_dict`."""
+    out: dict[str, Any] = {"format": s.format, "title": s.title, "description": s.description, "seed": s.seed,
+                           "device": s.device, "dtype": s.dtype, "steps": s.steps,
+                           "diverge_bound": s.diverge_bound, "loss_bound": s.loss_bound}
+    out["problem"] = {"kind": s.problem.kind, **_plain(s.problem.params)}
+    out["start"] = _start_dict(s.start)
+    opts = []
+    for o in s.optimizers:
+        d: dict[str, Any] = {"kind": o.kind, "label": o.label, "color": o.color, **_plain(o.hyper)}
+        if o.batch_size is not None:
+            d["batch_size"] = o.batch_size
+        if o.noise:
+            d["noise"] = o.noise
+        if o.start is not None:
+            d["start"] = _start_dict(o.start)
+        opts.append(_plain(d))
+    out["optimizers"] = opts
+    out["view"] = _plain({f.name: getattr(s.view, f.name) for f in fields(ViewSpec)})
+    if s.beats:
+        out["beats"] = [_plain({"step": b.step, "caption": b.caption, "pause": b.pause, "highlight": b.highlight,
+                                "panel": b.panel, "set": b.set or None}) for b in s.beats]
+    if s.expect:
+        out["expect"] = [_plain({f.name: getattr(e, f.name) for f in fields(Expectation) if f.name != "note" or e.note})
+                         for e in s.expect]
+    return out
+
+
+def dump(s: Scenario) -> str:
+    """TOML text of a scenario; ``loads(dump(s)) == s``. The description is written as a multi-line string."""
+    return tomli_w.dumps(to_dict(s), multiline_strings=True)
+
+
+def save(s: Scenario, path: str | Path) -> None:
+    Path(path).write_text(dump(s), encoding="utf-8")
+
+
+# --- key paths -----------------------------------------------------------------------------------
+def _walk(doc: Any, path: str) -> tuple[Any, str | int]:
+    """The container holding ``path``'s last key, and that key."""
+    import re
+
+    parts: list[str | int] = []
+    for piece in path.split("."):
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", piece)
+        if not m:
+            raise LabError(f"{path!r} is not a key path like 'optimizers[0].lr' or 'view.resolution'", path)
+        parts.append(m.group(1))
+        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    node = doc
+    for k in parts[:-1]:
+        try:
+            node = node[k]
+        except (KeyError, IndexError, TypeError):
+            raise LabError(f"{path!r} does not name a key of this scenario", path) from None
+    return node, parts[-1]
+
+
+def get_path(s: Scenario, path: str) -> Any:
+    node, key = _walk(to_dict(s), path)
+    try:
+        return node[key]
+    except (KeyError, IndexError, TypeError):
+        raise LabError(f"{path!r} does not name a key of this scenario", path) from None
+
+
+def set_path(s: Scenario, path: str, value: Any) -> Scenario:
+    """A copy of ``s`` with the key at ``path`` (as written in the file, e.g. ``optimizers[0].lr``)
+    set to ``value``, validated like a loaded file. This is what a beat's ``set`` does."""
+    doc = to_dict(s)
+    node, key = _walk(doc, path)
+    if isinstance(key, int):
+        if not isinstance(node, list) or not 0 <= key < len(node):
+            raise LabError(f"{path!r} does not name a key of this scenario", path)
+    elif not isinstance(node, dict):
+        raise LabError(f"{path!r} does not name a key of this scenario", path)
+    node[key] = _plain(value)
+    return _replace(from_dict(doc, s.source), source=s.source)

@@ -1,0 +1,104 @@
+"""Toy problems: known minima, autograd against the analytic gradient, the safe formula parser."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.errors import LabError
+from core.problems import PROBLEMS, make_problem
+from core.problems.toys import local_minima_multimin
+
+TOY_KINDS = ["quartic", "bowl", "quadratic", "multimin", "rosenbrock", "himmelblau", "rastrigin"]
+
+
+@pytest.mark.parametrize("kind", TOY_KINDS)
+def test_known_minima_are_stationary_points_with_the_stated_value(kind):
+    p = make_problem(kind)
+    loss, grad = p.loss_and_grad(p.minima)
+    assert grad.abs().max() < 1e-9
+    torch.testing.assert_close(loss, torch.full_like(loss, p.loss_star), rtol=0, atol=1e-12)
+    for m in p.minima:
+        assert torch.linalg.eigvalsh(p.hessian(m)).min() > 0
+
+
+def test_quartic_numbers_from_the_design():
+    p = make_problem("quartic")
+    w = float(p.minima[0, 0])
+    assert abs(w + 1.2348) < 1e-4 and abs(p.loss_star + 0.16997) < 1e-5
+    assert abs(2 / float(p.hessian(p.minima[0])[0, 0]) - 4.93) < 0.01
+
+
+def test_multimin_has_a_shallow_and_a_deep_well():
+    deep, shallow = local_minima_multimin()
+    p = make_problem("multimin", {"dim": 1})
+    assert deep < 0 < shallow
+    loss = p.loss(torch.tensor([[deep], [shallow]], dtype=torch.float64))
+    assert loss[0] < loss[1] - 0.5
+
+
+def test_saddle_has_no_minimum_and_an_indefinite_hessian():
+    p = make_problem("quadratic", {"eigenvalues": [1.0, -2.0], "angle": 30})
+    assert p.minima is None
+    ev = torch.linalg.eigvalsh(p.hessian(torch.zeros(2, dtype=torch.float64)))
+    torch.testing.assert_close(ev, torch.tensor([-2.0, 1.0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kind", TOY_KINDS)
+def test_autograd_gradient_passes_gradcheck(kind):
+    p = make_problem(kind)
+    theta = (torch.randn(3, p.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.7).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: p.loss(t), (theta,))
+
+
+def test_formula_matches_the_builtin_rosenbrock():
+    f = make_problem("formula", {"expr": "(1 - x)**2 + 100*(y - x**2)**2"})
+    r = make_problem("rosenbrock")
+    t = torch.randn(16, 2, dtype=torch.float64)
+    torch.testing.assert_close(f.loss(t), r.loss(t))
+    torch.testing.assert_close(f.loss_and_grad(t)[1], r.loss_and_grad(t)[1])
+    assert f.coord_names == ["x", "y"]
+
+
+def test_formula_functions_constants_and_variable_order():
+    f = make_problem("formula", {"expr": "sin(pi*y) + exp(w) - max(x, 0)"})
+    assert f.coord_names == ["w", "x", "y"]
+    t = torch.tensor([[0.0, 2.0, 0.5]], dtype=torch.float64)
+    assert abs(float(f.loss(t)[0]) - (1.0 + 1.0 - 2.0)) < 1e-12
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("x**2 +", "does not parse at column"),
+    ("__import__('os').system('true')", "is not allowed"),
+    ("__import__('os')", "unknown function '__import__'"),
+    ("x.real", "is not allowed"),
+    ("foo(x)", "unknown function 'foo'"),
+    ("x + q", None),  # q is just a second variable: fine
+    ("[x, y]", "is not allowed"),
+    ("lambda: 1", "is not allowed"),
+    ("sin(x, y)", "sin() takes 1 argument(s), got 2"),
+    ("", "formula is empty"),
+    ("3 + 4", "uses no variable"),
+])
+def test_bad_formulas_are_clear_errors(expr, message):
+    if message is None:
+        assert make_problem("formula", {"expr": expr}).dim == 2
+        return
+    with pytest.raises(LabError) as err:
+        make_problem("formula", {"expr": expr})
+    assert message in str(err.value)
+    assert str(err.value).startswith("problem.expr: ")
+
+
+def test_unknown_problem_and_key_suggest_the_nearest():
+    with pytest.raises(LabError, match=r"did you mean 'rosenbrock'"):
+        make_problem("rosenbrok")
+    with pytest.raises(LabError, match=r"problem.eigenvalue: .*did you mean 'eigenvalues'"):
+        make_problem("quadratic", {"eigenvalue": [1, 2]})
+
+
+def test_every_registered_toy_builds_with_defaults():
+    for kind in TOY_KINDS:
+        assert PROBLEMS[kind]().dim >= 1
