@@ -424,9 +424,40 @@ def to_dict(s: Scenario) -> dict[str, Any]:
     return out
 
 
+def _key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _value(key)
+
+
+def _value(v: Any) -> str:
+    """One TOML value, inline (arrays on one line, tables as ``{ k = v }``); strings through tomli_w."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }" if v else "{}"
+    text = tomli_w.dumps({"v": v}, multiline_strings=True)
+    return text[len("v = "):].rstrip("\n")
+
+
+def _lines(table: dict[str, Any]) -> list[str]:
+    return [f"{_key(k)} = {_value(v)}" for k, v in table.items()]
+
+
 def dump(s: Scenario) -> str:
-    """TOML text of a scenario; ``loads(dump(s)) == s``. The description is written as a multi-line string."""
-    return tomli_w.dumps(to_dict(s), multiline_strings=True)
+    """TOML text of a scenario, laid out as a person would write it (tables in the documented order,
+    values inline, the description as a multi-line string); ``loads(dump(s)) == s``."""
+    doc = to_dict(s)
+    out = _lines({k: v for k, v in doc.items() if not isinstance(v, dict | list)})
+    for name in ("problem", "start", "view"):
+        out += ["", f"[{name}]", *_lines(doc[name])]
+        if name == "start":
+            for o in doc["optimizers"]:
+                out += ["", "[[optimizers]]", *_lines(o)]
+    for name in ("beats", "expect"):
+        for entry in doc.get(name, []):
+            out += ["", f"[[{name}]]", *_lines(entry)]
+    return "\n".join(out) + "\n"
 
 
 def save(s: Scenario, path: str | Path) -> None:
@@ -473,4 +504,8 @@ def set_path(s: Scenario, path: str, value: Any) -> Scenario:
     elif not isinstance(node, dict):
         raise LabError(f"{path!r} does not name a key of this scenario", path)
     node[key] = _plain(value)
-    return _replace(from_dict(doc, s.source), source=s.source)
+    if str(key).startswith(("beats", "expect")) or path.startswith(("beats", "expect")):
+        return _replace(from_dict(doc, s.source), source=s.source)
+    # the beats are unchanged: validate the rest (a beat's own ``set`` is checked through here)
+    doc.pop("beats", None)
+    return _replace(from_dict(doc, s.source), beats=s.beats, source=s.source)
