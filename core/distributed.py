@@ -56,7 +56,8 @@ STOPPED_EXIT = 75
 class SurfaceJob:
     """Everything that decides the values of a surface grid; the manifest stores it and a restart
     must match it. ``span`` is ``[[a_min, a_max], [b_min, b_max]]`` (None: the landscape default),
-    ``resolution`` one count for both axes or ``[na, nb]``."""
+    ``resolution`` one count for both axes or ``[na, nb]``, ``center`` the point ``theta0`` (None:
+    the landscape default)."""
 
     problem: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +70,7 @@ class SurfaceJob:
     bias: str = "zero"
     orthogonalize: bool = False
     split: str = "train"
+    center: list[float] | None = None
 
     def spec(self) -> dict[str, Any]:
         """The JSON form kept in the manifest (lists, not tuples, so it round-trips)."""

@@ -1,0 +1,115 @@
+"""``main.py surface``: a landscape grid computed into a resumable output folder, sharded over the
+ranks of a ``torch.distributed`` group when launched by ``torchrun`` (see docs/distributed.md)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+HELP = """Computes a loss-landscape grid into DIR (manifest.json, directions.npz, chunks/, surface.npz).
+Launched by torchrun, the grid's row chunks are shared over the ranks (gloo on CPU, NCCL on GPU);
+run again with the same settings, a killed job computes only its missing chunks."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("surface", help="compute a landscape grid, resumable, sharded over torchrun ranks",
+                       description=HELP)
+    p.add_argument("scenario", nargs="?", help="scenario file (its [problem] and [view] set the job); options below override")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; an existing one is resumed)")
+    p.add_argument("--problem", metavar="KIND", help="problem kind (when no scenario is given)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a problem parameter (VALUE read as JSON when it parses, else as text); repeatable")
+    p.add_argument("--directions", help="axes | random | hessian (default: the scenario's, else random)")
+    p.add_argument("--span", type=float, nargs=4, metavar=("A0", "A1", "B0", "B1"), help="grid range of alpha and beta")
+    p.add_argument("--resolution", type=int, nargs="+", metavar="N", help="points per axis (N, or NA NB)")
+    p.add_argument("--seed", type=int, help="seed of the directions (default: the scenario's, else 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="default: the scenario's, else float64")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda (under torchrun: one GPU per local rank)")
+    p.add_argument("--center", type=float, nargs="+", metavar="X", help="centre point theta0 (default: the landscape default)")
+    p.add_argument("--no-filter-normalize", action="store_true", help="plain Gaussian directions (no Li et al. filter normalization)")
+    p.add_argument("--bias", choices=("zero", "weights"), help="direction of 1-D tensors: zeroed or copied from the weights")
+    p.add_argument("--orthogonalize", action="store_true", help="make d2 orthogonal to d1")
+    p.add_argument("--split", default="train", help="data split the loss is evaluated on (nets)")
+    p.add_argument("--chunks", type=int, help="number of row chunks (default 32, or the folder's on resume)")
+    p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
+                   help="seconds a rank waits for the others at a collective before giving up (default 3600)")
+    p.set_defaults(handler=handle)
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def job_from_args(args: argparse.Namespace):
+    """The :class:`SurfaceJob` of a scenario file and/or the options; returns ``(job, device, scenario)``."""
+    from core.distributed import SurfaceJob
+    from core.errors import LabError
+
+    base: dict[str, Any] = {}
+    device, scenario = "auto", None
+    if args.scenario:
+        from core.scenario import load
+
+        sc = load(args.scenario)
+        v = sc.view
+        if v.directions not in ("axes", "random", "hessian"):
+            raise LabError(f"directions {v.directions!r} need a trajectory, which the surface job does not run; "
+                           "allowed here: axes, random, hessian", "view.directions", args.scenario)
+        if v.center is not None and isinstance(v.center, str):
+            raise LabError(f"center {v.center!r} needs a trajectory, which the surface job does not run; "
+                           "give a point (or --center)", "view.center", args.scenario)
+        base = {"problem": sc.problem.kind, "params": dict(sc.problem.params), "directions": v.directions,
+                "span": [list(s) for s in v.span] if v.span else None, "resolution": v.resolution,
+                "seed": sc.seed if v.seed is None else v.seed, "dtype": sc.dtype,
+                "filter_normalize": v.filter_normalize, "bias": v.bias,
+                "center": list(v.center) if v.center is not None else None}
+        device = sc.device
+        text = Path(args.scenario).read_bytes()
+        scenario = {"file": str(args.scenario), "sha256": hashlib.sha256(text).hexdigest()}
+    elif not args.problem:
+        raise LabError("give a scenario file or --problem KIND", "surface")
+    if args.problem:
+        base["problem"] = args.problem
+        base.setdefault("params", {})
+        if not args.scenario:
+            base["params"] = {}
+    for item in args.param:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise LabError(f"expected KEY=VALUE, got {item!r}", "--param")
+        base.setdefault("params", {})[key] = _value(value)
+    if args.directions:
+        base["directions"] = args.directions
+    if args.span:
+        base["span"] = [args.span[:2], args.span[2:]]
+    if args.resolution:
+        if len(args.resolution) > 2:
+            raise LabError(f"expected N or NA NB, got {args.resolution}", "--resolution")
+        base["resolution"] = args.resolution[0] if len(args.resolution) == 1 else list(args.resolution)
+    for name in ("seed", "dtype", "bias", "center"):
+        if getattr(args, name) is not None:
+            base[name] = getattr(args, name)
+    if args.no_filter_normalize:
+        base["filter_normalize"] = False
+    if args.orthogonalize:
+        base["orthogonalize"] = True
+    base["split"] = args.split
+    if args.device:
+        device = args.device
+    return SurfaceJob(**base), device, scenario
+
+
+def handle(args: argparse.Namespace) -> int:
+    from core.distributed import run_job
+
+    job, device, scenario = job_from_args(args)
+    report = run_job(job, args.out, chunks=args.chunks, device=device, scenario=scenario, timeout_s=args.timeout)
+    if report.surface is not None:
+        print(f"surface: {report.total} chunks ({report.reused} reused) -> {report.surface}")
+    return 0
