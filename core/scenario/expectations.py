@@ -238,15 +238,8 @@ def _landscape_min(e: Expectation, result: "Result", i: int) -> Verdict:
     surface = result.surface
     if surface is None:
         return False, "no landscape was computed", "a landscape (view.panels has 'landscape')"
-    values = torch.as_tensor(surface.values, dtype=torch.float64)
-    flat = torch.nan_to_num(values, nan=math.inf).flatten()
-    j = int(torch.argmin(flat))
-    alphas = torch.as_tensor(surface.alphas, dtype=torch.float64)
-    if values.ndim == 1:
-        coords = [float(alphas[j])]
-    else:
-        betas = torch.as_tensor(surface.betas, dtype=torch.float64)
-        coords = [float(alphas[j % values.shape[1]]), float(betas[j // values.shape[1]])]
+    a, b = surface.argmin()
+    coords = [a] if surface.is_line else [a, b]
     dist = math.hypot(*coords)
     where = "(" + ", ".join(f"{c:.3g}" for c in coords) + ")"
     return dist <= e.within, f"slice minimum at {where}, {dist:.3g} from the centre", f"within {e.within:g} of the centre"

@@ -27,7 +27,8 @@ from core.scenario.schema import Scenario, StartSpec
 
 MAX_TRAJECTORIES = 100_000
 RECORD_LIMIT = 50_000_000  # recorded parameter floats (steps x trajectories x dim) kept in memory
-FILE_KEYS = ("data", "path", "file")
+FILE_KEYS = ("data", "dataset", "path", "file")
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".npz", ".npy", ".json", ".pt")
 
 Progress = Callable[[str, int, int], None]
 
@@ -36,8 +37,12 @@ class Cancelled(LabError):
     """Raised by :func:`execute` when its ``cancel`` callback says stop."""
 
 
-def _file_param(name: str) -> bool:
-    return name in FILE_KEYS or name.endswith(("_file", "_path", "_csv"))
+def _file_param(name: str, value: Any) -> bool:
+    """A problem parameter that names a file: a data/path key whose value looks like a file name
+    (``data = "synthetic"`` names a built-in data set, ``data = "points.csv"`` a file)."""
+    if not isinstance(value, str) or not (name in FILE_KEYS or name.endswith(("_file", "_path", "_csv"))):
+        return False
+    return value.lower().endswith(FILE_SUFFIXES) or "/" in value or "\\" in value
 
 
 def resolve_files(scenario: Scenario) -> dict[str, Any]:
@@ -50,7 +55,7 @@ def resolve_files(scenario: Scenario) -> dict[str, Any]:
         return params
     base = Path(scenario.source).parent if scenario.source else None
     for key, value in params.items():
-        if key not in names or not _file_param(key) or not isinstance(value, str):
+        if key not in names or not _file_param(key, value):
             continue
         p = Path(value)
         candidates = [p] if p.is_absolute() else ([base / p] if base else []) + [Path.cwd() / p]
@@ -168,6 +173,9 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
         raise LabError(f"no trajectory labelled {view.trajectory!r}{suggest(view.trajectory, known)}", "view.trajectory")
     if isinstance(view.center, tuple) and len(view.center) != problem.dim:
         raise LabError(f"center has {len(view.center)} coordinates but the problem has {problem.dim}", "view.center")
+    if "landscape" in view.panels and view.directions == "axes" and problem.dim > 2:
+        raise LabError(f"directions = 'axes' shows a parameter plane, and {problem.kind!r} has {problem.dim} parameters; "
+                       "use random, pca, hessian or segment", "view.directions")
     if view.span is not None and view.directions == "axes" and len(view.span) != min(problem.dim, 2):
         raise LabError(f"span needs {min(problem.dim, 2)} [low, high] range(s), one per plotted axis, got {len(view.span)}", "view.span")
     for b, beat in enumerate(scenario.beats):
@@ -234,14 +242,13 @@ def _surface(scenario: Scenario, run: Run, progress: Progress | None, cancel: Ca
     path = None
     if run.thetas is not None:
         path = run.thetas[: run.last_step(i) + 1, i].to(problem.device, problem.dtype)
-    center = None
+    center = None  # compute_surface's default: the trajectory's last point (first for a segment)
     if isinstance(view.center, tuple):
-        center = torch.tensor(view.center, dtype=problem.dtype, device=problem.device)
-    elif view.center == "start":
-        center = path[0] if path is not None else None
-    elif view.center == "final" or (view.center is None and view.directions != "axes"):
-        # a slice through other directions is drawn around where the trajectory ended (Li et al. 2018)
-        center = run.final_theta[i].to(problem.device, problem.dtype)
+        center = torch.tensor(view.center, dtype=torch.float64)
+    elif view.center == "start" and path is not None:
+        center = path[0]
+    elif view.center == "final":
+        center = run.final_theta[i]
     return compute_surface(
         problem, directions=view.directions, center=center,
         span=None if view.span is None else [list(s) for s in view.span], resolution=view.resolution,
@@ -273,11 +280,12 @@ def _theory(run: Run) -> dict[str, dict[str, float | None]]:
 
 
 def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-            device: str | None = None) -> Result:
+            device: str | None = None, landscape: bool | None = None) -> Result:
     """Runs a scenario: the trajectories, then (when present) the landscape slice of ``view`` and the
     theory numbers. ``progress(stage, done, total)`` is called as it goes (stage ``"run"`` or
     ``"landscape"``); ``cancel()`` returning true stops it with :class:`Cancelled`. ``device``
-    overrides the scenario's device."""
+    overrides the scenario's device; ``landscape`` forces the slice on or off (default: when the
+    view shows a landscape)."""
     start = time.perf_counter()
     problem, groups, steps, kw = build(scenario, device=device)
     gen = iterate(problem, groups, steps, progress_every=max(1, min(50, steps // 20)), **kw)
@@ -292,10 +300,15 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     except StopIteration as stop:
         run: Run = stop.value
     result = Result(scenario=scenario, run=run)
-    if "landscape" in scenario.view.panels and importlib.util.find_spec("core.landscape") is not None:
-        result.surface = _surface(scenario, run, progress, cancel)
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled", "landscape")
+    if landscape is None:
+        landscape = "landscape" in scenario.view.panels
+    if landscape and importlib.util.find_spec("core.landscape") is not None:
+        import core.landscape
+
+        try:
+            result.surface = _surface(scenario, run, progress, cancel)
+        except core.landscape.Cancelled:
+            raise Cancelled("cancelled", "landscape") from None
     if importlib.util.find_spec("core.theory") is not None:
         result.theory = _theory(run)
     result.seconds = time.perf_counter() - start

@@ -1,0 +1,181 @@
+"""``main.py run FILE`` (a scenario headless, its results into a folder) and ``main.py check
+FILE_OR_DIR...`` (every scenario's expectations, one line each; exit 1 if any fails).
+
+``run`` writes ``DIR/metrics.csv`` (``optimizer, step, loss, grad_norm`` and ``x0, x1, ...`` when
+the problem has at most 10 parameters), ``DIR/summary.json`` (per trajectory: final loss,
+divergence, predicted next to measured rate, and the expectations), ``DIR/scenario.toml`` (the
+scenario as run, saved beside its results), ``DIR/landscape.npz`` when the view has a landscape and
+``DIR/panels.png`` (the panels rendered offscreen) when the app's snapshot module is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RUN_HELP = """Runs a scenario without the app and writes metrics.csv, summary.json, scenario.toml, and
+landscape.npz / panels.png when the scenario's view has them, into DIR (default runs/<file name>)."""
+CHECK_HELP = """Runs every scenario (directories: every *.toml below them) and checks its expectations:
+one line per scenario (PASS/FAIL, title, what failed with measured vs required, seconds); exit 1
+if any scenario fails or cannot be loaded."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a scenario headless and write its results", description=RUN_HELP)
+    p.add_argument("file", help="scenario file (.toml)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/<file name without .toml>)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides the scenario's device")
+    p.set_defaults(handler=run_command)
+    c = sub.add_parser("check", help="run scenarios and check their expectations (exit 1 on a failure)", description=CHECK_HELP)
+    c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides each scenario's device")
+    c.set_defaults(handler=check_command)
+
+
+class _Progress:
+    """Progress on stderr, only once a run has taken more than a couple of seconds, at most once a second."""
+
+    def __init__(self, label: str, quiet_for: float = 2.0) -> None:
+        self.label, self.start, self.last, self.quiet_for = label, time.perf_counter(), 0.0, quiet_for
+        self.shown = False
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.start < self.quiet_for or now - self.last < 1.0:
+            return
+        self.last, self.shown = now, True
+        what = "step" if stage == "run" else "grid points"
+        print(f"{self.label}: {stage} {what} {done}/{total} ({now - self.start:.0f} s)", file=sys.stderr, flush=True)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def run_command(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from core.scenario import check, execute, load, save
+    from core.scenario.runner import resolve_files
+
+    scenario = load(args.file)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
+    out.mkdir(parents=True, exist_ok=True)
+    result = execute(scenario, progress=_Progress(Path(args.file).name), device=args.device)
+    written = []
+    table = result.run.table()
+    table.to_csv(out / "metrics.csv", index=False)
+    written.append(f"metrics.csv ({len(table)} rows)")
+    outcomes = check(result)
+    summary = result.summary()
+    summary["expectations"] = [dict(check=o.check, optimizer=o.optimizer, passed=o.passed, measured=o.measured,
+                                    required=o.required) for o in outcomes]
+    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str) + "\n", encoding="utf-8")
+    written.append("summary.json")
+    # the scenario as it ran: the device actually asked for, data files by absolute path
+    as_run = dataclasses.replace(scenario, device=args.device or scenario.device,
+                                 problem=dataclasses.replace(scenario.problem, params=resolve_files(scenario)))
+    save(as_run, out / "scenario.toml")
+    written.append("scenario.toml")
+    if result.surface is not None:
+        result.surface.to_npz(out / "landscape.npz")
+        written.append("landscape.npz")
+    status = 0
+    png = _render(result, out / "panels.png")
+    if png is True:
+        written.append("panels.png")
+    elif png:
+        print(f"warning: panels.png not written: {png}", file=sys.stderr)
+        status = 1
+    passed = sum(o.passed for o in outcomes)
+    tail = f"; expectations {passed}/{len(outcomes)} hold" if outcomes else ""
+    print(f"wrote {out}: {', '.join(written)} ({result.seconds:.2f} s){tail}")
+    return status
+
+
+def _render(result: Any, path: Path) -> bool | str | None:
+    """Renders the panels with the app's snapshot module when it is installed: True when written,
+    None when the module is absent, the reason when it failed."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("lab") is None or importlib.util.find_spec("lab.snapshot") is None:
+        return None
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from core.errors import LabError
+
+    try:
+        from lab.snapshot import render_png
+
+        render_png(result, path)
+    except LabError as exc:
+        return str(exc)
+    except Exception as exc:  # a rendering bug must not lose the results already written
+        return f"{type(exc).__name__}: {exc}"
+    return True
+
+
+def scenario_files(paths: list[str]) -> list[Path]:
+    """Files named, and every ``*.toml`` below the directories named (sorted, each once)."""
+    from core.errors import LabError
+
+    files: list[Path] = []
+    for name in paths:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(p.rglob("*.toml"))
+            if not found:
+                raise LabError("no .toml scenario files in this directory", "", name)
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise LabError("no such file or directory", "", name)
+    return list(dict.fromkeys(files))
+
+
+def check_file(path: Path, device: str | None = None) -> tuple[bool, str]:
+    """``(passed, line)`` for one scenario file; a file that does not load or run is a failure."""
+    from core.errors import LabError
+    from core.scenario import check, execute, load
+
+    start = time.perf_counter()
+    title = ""
+    try:
+        scenario = load(path)
+        title = scenario.title
+        needs_surface = any(e.check == "landscape_min_near_center" for e in scenario.expect)
+        result = execute(scenario, progress=_Progress(path.name), device=device, landscape=needs_surface)
+        outcomes = check(result)
+    except LabError as exc:
+        return False, f"FAIL  {path}  {title}  error: {exc}  ({time.perf_counter() - start:.2f} s)"
+    failed = [o for o in outcomes if not o.passed]
+    seconds = time.perf_counter() - start
+    if failed:
+        return False, f"FAIL  {path}  {title}  " + "; ".join(o.describe() for o in failed) + f"  ({seconds:.2f} s)"
+    note = f"{len(outcomes)} expectation{'s' if len(outcomes) != 1 else ''}" if outcomes else "no expectations"
+    return True, f"PASS  {path}  {title}  ({note}, {seconds:.2f} s)"
+
+
+def check_command(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    files = scenario_files(args.paths)
+    failures = 0
+    for f in files:
+        ok, line = check_file(f, args.device)
+        failures += not ok
+        print(line, flush=True)
+    if len(files) > 1:
+        print(f"{len(files)} scenarios: {len(files) - failures} passed, {failures} failed ({time.perf_counter() - start:.1f} s)")
+    return 1 if failures else 0
