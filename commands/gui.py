@@ -1,0 +1,73 @@
+"""``open [FILE] [--lecture]``: the desktop lab. ``export FILE --png/--gif/--mp4 OUT``: the same
+window rendered headless (a screenshot, or the animation)."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_SCENARIO = "scenarios/quartic_gd.toml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("open", help="open the desktop lab on a scenario (the default when no command is given)")
+    p.add_argument("file", nargs="?", default=DEFAULT_SCENARIO, help=f"scenario file (default {DEFAULT_SCENARIO})")
+    p.add_argument("--lecture", action="store_true", help="start in lecture mode: full screen, the scenario's beats")
+    p.set_defaults(handler=open_handler)
+    e = sub.add_parser("export", help="render a scenario headless: window screenshot (PNG), animation (GIF/MP4)")
+    e.add_argument("file", help="scenario file")
+    e.add_argument("--png", metavar="OUT", help="screenshot of the main window at --step (default: the last step)")
+    e.add_argument("--gif", metavar="OUT", help="animation of the panels over the run")
+    e.add_argument("--mp4", metavar="OUT", help="animation as MP4 (needs imageio-ffmpeg)")
+    e.add_argument("--step", type=int, default=None, help="step shown in the PNG (default: the last)")
+    e.add_argument("--every", type=int, default=1, help="animate every k-th step (default 1)")
+    e.add_argument("--fps", type=int, default=15, help="frames per second of the animation (default 15)")
+    e.add_argument("--size", default="1500x900", help="window size WxH in pixels (default 1500x900)")
+    e.set_defaults(handler=export_handler)
+
+
+def open_handler(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.errors import LabError
+    from lab.app import run_gui
+
+    if not Path(args.file).exists():
+        raise LabError("scenario file not found", "", args.file)
+    return run_gui(args.file, lecture=args.lecture)
+
+
+def export_handler(args: argparse.Namespace) -> int:
+    from core.errors import LabError
+    from lab import export
+    from lab.app import application
+
+    if not (args.png or args.gif or args.mp4):
+        raise LabError("say what to export: --png OUT, --gif OUT or --mp4 OUT", "export")
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise LabError(f"--size must look like 1500x900, got {args.size!r}", "size") from None
+    app = application(headless=True)
+    from lab.window import MainWindow
+
+    window = MainWindow()
+    window.resize(w, h)
+    window.show()
+    app.processEvents()
+    if not window.session.open(args.file):
+        raise LabError(window.banner.label.text() or "could not open the scenario", "", args.file)
+    window.session.wait()
+    app.processEvents()
+    if window.session.result is None:
+        raise LabError(window.banner.label.text() or "the scenario did not run", "", args.file)
+    for out in (args.gif, args.mp4):
+        if out:
+            n = export.animation(window.session, window.panels, out, fps=args.fps, every=args.every)
+            print(f"wrote {out} ({n} frames)")
+    if args.png:
+        window.session.set_frame(window.session.steps if args.step is None else args.step)
+        export.png(window, args.png)
+        print(f"wrote {args.png}")
+    window.session.dirty = False
+    window.close()
+    return 0

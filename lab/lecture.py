@@ -1,0 +1,122 @@
+"""Lecture mode: the scenario's beats played as a presentation.
+
+Full screen, large fonts, only the panels the scenario shows, no controls. The beats are a
+timeline: when the player reaches a beat's step, its caption shows, its ``set`` is applied (the
+run is recomputed from the scenario as written plus the sets of every beat so far, so going back
+and forth always shows the same thing) and it pauses if the beat says so. Next (PageDown, N) plays
+on to the next beat; Previous (PageUp, P) jumps back to the previous one; Esc leaves.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lab.session import set_in
+
+LECTURE_FONT_PT = 20
+
+
+class Lecture:
+    def __init__(self, window: Any) -> None:
+        self.window = window
+        self.session = window.session
+        self.active = False
+        self.index = -1
+        self.base: dict | None = None
+        self.session.frame_changed.connect(self._reached)
+
+    @property
+    def beats(self) -> tuple:
+        return tuple(getattr(self.session.scenario, "beats", ()) or ())
+
+    def reset(self) -> None:
+        self.index = -1
+        self.base = copy.deepcopy(self.session.spec)
+
+    def toggle(self) -> None:
+        self.leave() if self.active else self.enter()
+
+    def enter(self) -> None:
+        if self.active or self.session.scenario is None:
+            return
+        self.active = True
+        w = self.window
+        self._saved = (w.controls.isVisible(), w.menuBar().isVisible())
+        w.controls.hide()
+        w.menuBar().hide()
+        w.statusBar().hide()
+        w.panels.set_font_size(LECTURE_FONT_PT)
+        w.caption.setStyleSheet(f"font-size: {LECTURE_FONT_PT + 8}px; padding: 10px; background: #fffbe6;")
+        w.player.setStyleSheet(f"font-size: {LECTURE_FONT_PT - 4}px;")
+        w.showFullScreen()
+        self.reset()
+        self.session.set_frame(0)
+        self.window.caption.setText(self.session.scenario.title)
+        if self.beats and self.beats[0].step == 0:
+            self.activate(0)
+
+    def leave(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        w = self.window
+        w.controls.setVisible(self._saved[0])
+        w.menuBar().setVisible(self._saved[1])
+        w.statusBar().show()
+        w.panels.set_font_size(None)
+        w.caption.setStyleSheet("font-size: 15px; padding: 4px;")
+        w.player.setStyleSheet("")
+        w.showNormal()
+
+    def activate(self, k: int) -> None:
+        """Shows beat ``k``: the scenario with the sets of beats 0..k, its caption, its panel."""
+        beats = self.beats
+        self.index = k
+        beat = beats[k]
+        if self.base is not None and any(b.set for b in beats):
+            spec = copy.deepcopy(self.base)
+            for b in beats[: k + 1]:
+                for path, value in b.set.items():
+                    set_in(spec, path, value)
+            if spec != self.session.spec:
+                self.session.apply(spec, sync=True)
+        self.window.caption.setText(beat.caption)
+        if beat.highlight:
+            self.window.panels.highlight(beat.highlight)
+        if beat.panel:
+            self.window.panels.panel(beat.panel).setVisible(True)
+        if beat.pause:
+            self.window.player.pause()
+
+    def next(self) -> None:
+        beats = self.beats
+        player = self.window.player
+        if self.index + 1 >= len(beats):
+            player.stop_at = None
+            player.play()
+            return
+        nxt = beats[self.index + 1]
+        if self.session.frame >= nxt.step:
+            self.session.set_frame(nxt.step)
+            self.activate(self.index + 1)
+        else:
+            player.stop_at = nxt.step if nxt.pause else None
+            player.play()
+
+    def previous(self) -> None:
+        if not self.beats:
+            self.session.set_frame(0)
+            return
+        k = max(self.index - 1, 0)
+        self.window.player.pause()
+        self.session.set_frame(self.beats[k].step)
+        self.activate(k)
+
+    def _reached(self, step: int) -> None:
+        """While playing, a beat activates when the player passes its step."""
+        if not self.active:
+            return
+        beats = self.beats
+        while self.index + 1 < len(beats) and step >= beats[self.index + 1].step:
+            self.activate(self.index + 1)

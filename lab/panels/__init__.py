@@ -1,0 +1,71 @@
+"""The panels, one module each, and :class:`PanelArea`, which lays them out: the landscape on the
+left, convergence / eigen / model stacked on the right (the design card's layout). The scenario's
+``view.panels`` says which are shown; the main window and the offscreen snapshot share this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
+from lab.panels.convergence import ConvergencePanel
+from lab.panels.landscape import LandscapePanel
+
+PANEL_NAMES = ("landscape", "convergence", "eigen", "model")
+
+
+class PanelArea(QWidget):
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from lab.panels.eigen import EigenPanel
+        from lab.panels.model import ModelPanel
+
+        self.session = session
+        self.panels: dict[str, QWidget] = {
+            "landscape": LandscapePanel(session),
+            "convergence": ConvergencePanel(session),
+            "eigen": EigenPanel(session),
+            "model": ModelPanel(session),
+        }
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        for name in ("convergence", "eigen", "model"):
+            self.right.addWidget(self.panels[name])
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(self.panels["landscape"])
+        self.split.addWidget(self.right)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.split)
+        session.result_changed.connect(self.apply_view)
+
+    def shown(self) -> tuple[str, ...]:
+        scenario = self.session.scenario
+        names = tuple(getattr(getattr(scenario, "view", None), "panels", ()) or ("landscape", "convergence"))
+        view = self.session.view
+        if view is not None and view.dim > 2 and self.session.result is not None and getattr(self.session.result, "surface", None) is None:
+            names = tuple(n for n in names if n != "landscape")
+        return names
+
+    def apply_view(self) -> None:
+        shown = self.shown()
+        for name, panel in self.panels.items():
+            panel.setVisible(name in shown)
+        self.right.setVisible(any(n in shown for n in ("convergence", "eigen", "model")))
+
+    def set_font_size(self, points: int | None) -> None:
+        """Large fonts for lecture mode (``None`` restores the defaults)."""
+        for panel in self.panels.values():
+            if hasattr(panel, "set_font_size"):
+                panel.set_font_size(points)
+
+    def highlight(self, label: str | None) -> None:
+        """Emphasises one trajectory (or every trajectory of an optimizer entry) on every panel."""
+        for panel in self.panels.values():
+            if hasattr(panel, "highlight"):
+                panel.highlight(label)
+
+    def panel(self, name: str) -> QWidget:
+        return self.panels[name]

@@ -1,0 +1,164 @@
+"""The player: a timeline over the run's steps (ImageView's timing, napari's loop modes).
+
+It owns a ``QTimer`` and advances by *elapsed time* (``rate`` steps per second times the seconds
+since the last tick), so playback keeps its real speed when drawing lags. It only ever calls
+``session.set_frame``; panels follow the session. The bar shows the step, each trajectory's loss
+and "diverged at step N" for those that blew up.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QTimer, Qt, pyqtSignal
+from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+PLAY_SECONDS = 6.0  # at 1x a run plays in about this long (never slower than 2 steps a second)
+
+
+def base_rate(steps: int) -> float:
+    return max(2.0, steps / PLAY_SECONDS)
+
+
+class Player(QWidget):
+    played = pyqtSignal(bool)
+
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.timer = QTimer(self)
+        self.timer.setInterval(15)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self._last = 0.0
+        self._carry = 0.0
+        self.stop_at: int | None = None  # lecture mode: pause when the player reaches a beat
+        self.buttons = {}
+        row = QHBoxLayout()
+        for name, text, tip, fn in (
+            ("first", "|◀", "first step (Home)", lambda: session.set_frame(0)),
+            ("back", "◀", "one step back (Left)", lambda: self.step(-1)),
+            ("play", "▶ Play", "play / pause (Space)", self.toggle),
+            ("forward", "▶", "one step forward (Right)", lambda: self.step(1)),
+            ("last", "▶|", "last step (End)", lambda: session.set_frame(session.steps)),
+        ):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.setFixedWidth(80 if name == "play" else 40)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(fn)
+            self.buttons[name] = b
+            row.addWidget(b)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.slider.valueChanged.connect(self._scrubbed)
+        row.addWidget(self.slider, 1)
+        self.step_label = QLabel("step 0 / 0")
+        self.step_label.setMinimumWidth(110)
+        row.addWidget(self.step_label)
+        self.speed = QComboBox()
+        self.speed.addItems([f"{s:g}x" for s in SPEEDS])
+        self.speed.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed.setToolTip("playback speed")
+        self.speed.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        row.addWidget(self.speed)
+        self.loop = QCheckBox("loop")
+        self.loop.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        row.addWidget(self.loop)
+        self.losses = QLabel("")
+        self.losses.setTextFormat(Qt.TextFormat.RichText)
+        self.losses.setWordWrap(True)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(4, 2, 4, 2)
+        col.addLayout(row)
+        col.addWidget(self.losses)
+        session.result_changed.connect(self._new_run)
+        session.frame_changed.connect(self._show)
+
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    @property
+    def rate(self) -> float:
+        return base_rate(self.session.steps) * SPEEDS[self.speed.currentIndex()]
+
+    def play(self) -> None:
+        if self.session.steps == 0:
+            return
+        if self.session.frame >= self.session.steps:
+            self.session.set_frame(0)
+        self._last, self._carry = time.perf_counter(), 0.0
+        self.timer.start()
+        self.buttons["play"].setText("Pause")
+        self.played.emit(True)
+
+    def pause(self) -> None:
+        self.timer.stop()
+        self.buttons["play"].setText("▶ Play")
+        self.played.emit(False)
+
+    def toggle(self) -> None:
+        self.pause() if self.playing else self.play()
+
+    def step(self, delta: int) -> None:
+        self.pause()
+        self.session.set_frame(self.session.frame + delta)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self._carry += (now - self._last) * self.rate
+        self._last = now
+        n = int(self._carry)
+        if n < 1:
+            return
+        self._carry -= n
+        target = self.session.frame + n
+        if self.stop_at is not None and self.session.frame < self.stop_at <= target:
+            self.session.set_frame(self.stop_at)
+            self.stop_at = None
+            self.pause()
+            return
+        if target >= self.session.steps:
+            if self.loop.isChecked():
+                target = 0
+            else:
+                self.session.set_frame(self.session.steps)
+                self.pause()
+                return
+        self.session.set_frame(target)
+
+    def _new_run(self) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, self.session.steps)
+        self.slider.blockSignals(False)
+
+    def _scrubbed(self, value: int) -> None:
+        self.session.set_frame(value)
+
+    def _show(self, step: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(step)
+        self.slider.blockSignals(False)
+        self.step_label.setText(f"step {step} / {self.session.steps}")
+        self.losses.setText(loss_line(self.session.view, step))
+
+
+def loss_line(view: Any, step: int) -> str:
+    """``label: loss`` per trajectory in its colour; 'diverged at step N' once it has."""
+    if view is None:
+        return ""
+    parts = []
+    for i in range(view.size):
+        name = html.escape(view.labels[i])
+        if view.diverged[i] and step >= view.last[i]:
+            text = f"<b>diverged at step {view.last[i]}</b>"
+        else:
+            v = view.loss[min(step, view.last[i]), i]
+            text = f"{v:.4g}" if np.isfinite(v) else "nan"
+        parts.append(f"<span style='color:{view.colors[i]}'>●</span> {name}: {text}")
+    return " &nbsp; ".join(parts)

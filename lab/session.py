@@ -1,0 +1,312 @@
+"""The session: the one model every panel reads and writes (napari's layer/view split).
+
+A :class:`Session` holds the scenario being explored as its TOML-shaped dictionary (``spec``), the
+validated :class:`core.scenario.Scenario`, the latest :class:`core.scenario.Result` (run, surface,
+theory) and the player's frame. Panels never call each other: they call ``session.set(path, value)``
+or ``session.set_frame(i)`` and redraw when the session signals. Every edit is validated by
+``core.scenario`` and re-run; a :class:`LabError` is reported through ``error`` and the previous
+state is kept, so a bad entry can never break what is on screen.
+
+Tiny runs (toys) execute synchronously so a knob feels instant; big ones (nets) go to a worker
+thread, and a new request cancels the stale one.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from core.errors import LabError
+from lab import runview
+from lab.worker import Worker
+
+KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def split_path(path: str) -> list[str | int]:
+    """``optimizers[1].lr`` -> ``["optimizers", 1, "lr"]``."""
+    out: list[str | int] = []
+    for name, index in KEY.findall(path):
+        out.append(int(index) if index else name)
+    return out
+
+
+def get_in(spec: dict, path: str, default: Any = None) -> Any:
+    node: Any = spec
+    for key in split_path(path):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return node
+
+
+def set_in(spec: dict, path: str, value: Any) -> None:
+    """Sets ``value`` at a dotted key path, creating tables on the way; ``None`` deletes the key."""
+    keys = split_path(path)
+    node: Any = spec
+    for key in keys[:-1]:
+        if isinstance(key, str) and key not in node:
+            node[key] = {}
+        node = node[key]
+    if value is None:
+        if isinstance(node, dict):
+            node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+
+
+def scenario_api():
+    """``core.scenario`` (load/loads/dump/execute); imported lazily because it imports torch."""
+    import core.scenario as sc
+
+    return sc
+
+
+class Session(QObject):
+    """State of one exploration. Signals: ``result_changed`` (a new run and maybe a new surface),
+    ``frame_changed(step)``, ``error(path, message)`` (an edit or a file was refused),
+    ``busy(message)`` (empty when idle), ``progress(done, total)``, ``dirty_changed(bool)``,
+    ``scenario_changed`` (a new file or problem: controls rebuild their editors)."""
+
+    result_changed = pyqtSignal()
+    scenario_changed = pyqtSignal()
+    frame_changed = pyqtSignal(int)
+    error = pyqtSignal(str, str)
+    busy = pyqtSignal(str)
+    progress = pyqtSignal(int, int)
+    dirty_changed = pyqtSignal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.spec: dict[str, Any] = {}
+        self.scenario = None
+        self.result = None
+        self.view: runview.RunView | None = None
+        self.frame = 0
+        self.path: Path | None = None
+        self.dirty = False
+        self.selected = 0  # the trajectory the eigen view follows
+        self._worker: Worker | None = None
+        self._pending: tuple[dict, bool] | None = None
+
+    # -- files -----------------------------------------------------------------------------
+    def open(self, path: str | Path) -> bool:
+        """Loads a scenario file; on a :class:`LabError` reports it and keeps the current session."""
+        path = Path(path)
+        try:
+            scenario = scenario_api().load(path)
+            spec = _to_dict(scenario)
+        except LabError as exc:
+            self.error.emit("", str(exc))
+            return False
+        except OSError as exc:
+            self.error.emit("", f"{path}: cannot read ({exc.strerror or exc})")
+            return False
+        ok = self.apply(spec, reset_frame=True, structural=True, sync=None)
+        if ok:
+            self.path = path
+            self._set_dirty(False)
+        return ok
+
+    def save(self, path: str | Path) -> None:
+        """Writes the current state as a scenario file (what ``open`` reads back identically)."""
+        if self.scenario is None:
+            raise LabError("nothing to save")
+        path = Path(path)
+        scenario_api().save(self.scenario, path)
+        self.path = path
+        self._set_dirty(False)
+
+    def dump(self) -> str:
+        return scenario_api().dump(self.scenario)
+
+    # -- edits -----------------------------------------------------------------------------
+    def set(self, path: str, value: Any) -> bool:
+        """One edit (``optimizers[0].lr``, ``problem.kind``, ``start.points``, ``steps`` ...):
+        validated and re-run; on a LabError, ``error(path, message)`` and nothing changes."""
+        spec = copy.deepcopy(self.spec)
+        structural = path.startswith(("problem", "view", "device", "dtype")) or path.endswith(".kind")
+        if path == "problem.kind" and value != get_in(spec, "problem.kind"):
+            spec["problem"] = {"kind": value}
+            spec.pop("start", None)
+            spec.setdefault("view", {}).pop("span", None)
+        set_in(spec, path, value)
+        if "start" not in spec:
+            spec["start"] = self._default_start(spec)
+        return self.apply(spec, structural=structural, path=path)
+
+    def set_many(self, values: dict[str, Any]) -> bool:
+        """Several edits at once (a lecture beat's ``set``), validated together."""
+        spec = copy.deepcopy(self.spec)
+        for path, value in values.items():
+            set_in(spec, path, value)
+        return self.apply(spec, structural=any(p.startswith(("problem", "view")) for p in values))
+
+    def set_start(self, point: list[float]) -> bool:
+        """A click on the landscape: every optimizer starts from ``point``."""
+        return self.set("start", {"points": [[float(v) for v in point]]})
+
+    def add_optimizer(self, kind: str = "gd") -> bool:
+        spec = copy.deepcopy(self.spec)
+        opts = spec.setdefault("optimizers", [])
+        labels = {o.get("label") for o in opts}
+        n = 1
+        while f"{kind} {n}" in labels:
+            n += 1
+        opts.append({"kind": kind, "label": f"{kind} {n}"})
+        return self.apply(spec, path=f"optimizers[{len(opts) - 1}]", structural=True)
+
+    def remove_optimizer(self, index: int) -> bool:
+        spec = copy.deepcopy(self.spec)
+        if len(spec.get("optimizers", [])) <= 1:
+            self.error.emit(f"optimizers[{index}]", "a scenario needs at least one optimizer")
+            return False
+        del spec["optimizers"][index]
+        return self.apply(spec, path="optimizers", structural=True)
+
+    def _default_start(self, spec: dict) -> dict:
+        """For a new problem kind: its own initial point (nets) or 70 % of the way up its box."""
+        try:
+            from core.problems import make_problem
+
+            prob = make_problem(spec["problem"]["kind"], {k: v for k, v in spec["problem"].items() if k != "kind"})
+        except LabError:
+            return {"points": [[1.0]]}
+        if prob.initial_point(0) is not None:
+            return {"init": True}
+        box = prob.box or [(-3.0, 3.0)] * prob.dim
+        return {"points": [[round(lo + 0.8 * (hi - lo), 3) for lo, hi in box[: prob.dim]] + [1.0] * max(0, prob.dim - len(box))]}
+
+    # -- running -----------------------------------------------------------------------------
+    def apply(self, spec: dict, *, reset_frame: bool = False, structural: bool = False, path: str = "",
+              sync: bool | None = None) -> bool:
+        """Validates ``spec`` and re-runs. Returns False (and emits ``error``) when refused."""
+        sc = scenario_api()
+        try:
+            scenario = _from_dict(spec, str(self.path) if self.path else "")
+        except LabError as exc:
+            self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
+            return False
+        old_scenario, self.scenario, self.spec = self.scenario, scenario, spec
+        self.error.emit(path, "")  # clears an inline message left by an earlier refused edit
+        if old_scenario is not None and scenario != old_scenario:
+            self._set_dirty(True)
+        if structural or old_scenario is None:
+            self.scenario_changed.emit()
+        small = sync if sync is not None else _is_small(scenario)
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+        if small:
+            try:
+                result = sc.execute(scenario)
+            except LabError as exc:
+                self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
+                return False
+            self._take(result, reset_frame)
+        else:
+            self.busy.emit("computing " + (scenario.title or "scenario") + " ...")
+            worker = Worker(_execute_job, scenario)
+            worker.signals.progress.connect(self.progress)
+            worker.signals.result.connect(lambda res, w=worker, r=reset_frame: self._worker_done(w, res, r))
+            worker.signals.error.connect(lambda msg, w=worker: self._worker_failed(w, msg))
+            self._worker = worker
+            worker.start()
+        return True
+
+    def cancel(self) -> None:
+        """Cancels the computation in flight (the current state stays)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self._worker = None
+            self.busy.emit("")
+
+    def show_result(self, result: Any) -> None:
+        """Shows an already computed :class:`Result` (headless snapshots of ``main.py run``)."""
+        self.scenario = result.scenario
+        self.spec = _to_dict(result.scenario)
+        self.scenario_changed.emit()
+        self._take(result, reset_frame=True)
+
+    def _worker_done(self, worker: Worker, result: Any, reset_frame: bool) -> None:
+        if worker is not self._worker:
+            return  # a stale answer: a newer request replaced it
+        self._worker = None
+        self.busy.emit("")
+        self._take(result, reset_frame)
+
+    def _worker_failed(self, worker: Worker, message: str) -> None:
+        if worker is not self._worker:
+            return
+        self._worker = None
+        self.busy.emit("")
+        self.error.emit("", message)
+
+    def wait(self, timeout_ms: int = 60_000) -> None:
+        """Blocks (processing events) until the worker is done: for tests and headless export."""
+        from PyQt6.QtCore import QCoreApplication, QElapsedTimer
+
+        clock = QElapsedTimer()
+        clock.start()
+        while self._worker is not None and clock.elapsed() < timeout_ms:
+            QCoreApplication.processEvents()
+            self._worker_wait(10)
+
+    @staticmethod
+    def _worker_wait(ms: int) -> None:
+        from PyQt6.QtCore import QThread
+
+        QThread.msleep(ms)
+
+    def _take(self, result: Any, reset_frame: bool) -> None:
+        self.result = result
+        self.view = runview.RunView.from_result(result, self.spec)
+        self.selected = min(self.selected, self.view.size - 1)
+        last = self.view.steps
+        self.frame = 0 if reset_frame else min(self.frame, last)
+        self.result_changed.emit()
+        self.frame_changed.emit(self.frame)
+
+    @property
+    def steps(self) -> int:
+        return 0 if self.view is None else self.view.steps
+
+    def set_frame(self, step: int) -> None:
+        step = max(0, min(int(step), self.steps))
+        if step != self.frame:
+            self.frame = step
+            self.frame_changed.emit(step)
+
+    def select(self, index: int) -> None:
+        if self.view is not None and 0 <= index < self.view.size and index != self.selected:
+            self.selected = index
+            self.frame_changed.emit(self.frame)
+
+    def _set_dirty(self, dirty: bool) -> None:
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.dirty_changed.emit(dirty)
+
+
+def _to_dict(scenario: Any) -> dict:
+    return scenario_api().to_dict(scenario)
+
+
+def _from_dict(spec: dict, file: str) -> Any:
+    return scenario_api().from_dict(spec, file)
+
+
+def _is_small(scenario: Any) -> bool:
+    from core.problems.toys import TOYS
+
+    return scenario.problem.kind in TOYS
+
+
+def _execute_job(scenario: Any, progress, cancelled):
+    """Runs in the worker thread: data in, data out."""
+    return scenario_api().execute(scenario, progress=lambda stage, done, total: progress(done, total), cancel=cancelled)
