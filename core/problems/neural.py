@@ -1,0 +1,273 @@
+"""Neural-net problems: an MLP on a data set, its parameters flattened into one vector ``theta``.
+
+The net is an ``nn.Module`` that holds no weights of its own (it lives on the ``meta`` device);
+``theta[B, d]`` is cut into an unflattened view (``{name: [B, *shape]}``) and the module is run
+with ``torch.func.functional_call`` under ``torch.func.vmap`` over the ``B`` trajectories. That one
+batched path serves the engine (losses and gradients of many trajectories), the landscapes (many
+grid points) and the spectra (Hessian-vector products), so every optimizer and analysis of the lab
+sees a net exactly as it sees a toy.
+
+Problems registered here:
+
+- ``net13``: the lecture's 2-input, 3-ReLU, sigmoid-output net (13 parameters) on a 2-D set;
+- ``heart_net``: the lecture's heart-disease net (30 one-hot/standardized inputs, 16 ReLU, sigmoid
+  output, binary cross-entropy; 513 parameters);
+- ``mlp``: any widths, activations and loss (``bce``, ``mse``, ``cross_entropy``) on any data set
+  of :mod:`core.datasets`.
+
+Losses are means over the samples. A sigmoid output with binary cross-entropy is computed from the
+logit (``binary_cross_entropy_with_logits``), which is the same function without the overflow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from core.datasets import DATASETS, Dataset, heart_disease, load_dataset
+from core.errors import LabError
+from core.problems import register, suggest
+from core.problems.base import Problem
+
+ACTIVATIONS = {
+    "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu, "elu": F.elu,
+    "softplus": F.softplus, "leaky_relu": F.leaky_relu, "identity": lambda x: x,
+}
+LOSSES = ("bce", "mse", "cross_entropy")
+
+
+class MLP(nn.Module):
+    """``Linear -> act -> Linear -> ... -> Linear``; the last layer emits logits (or values).
+
+    ``forward(z, first_preact=True)`` starts from the first layer's pre-activations ``z``: the
+    landscape code computes those itself, because they are affine in the plane coordinates."""
+
+    def __init__(self, sizes: Sequence[int], activations: Sequence[str]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activations = list(activations)
+
+    def forward(self, x: Tensor, first_preact: bool = False) -> Tensor:
+        h = x if first_preact else self.layers[0](x)
+        for act, layer in zip(self.activations, self.layers[1:]):
+            h = layer(ACTIVATIONS[act](h))
+        return h
+
+
+@dataclass
+class NeuralProblem(Problem):
+    """An MLP and its data. ``X, y`` are the training split (``n_samples`` rows), ``X_test, y_test``
+    the test split; ``shapes`` lists ``(name, shape)`` of every parameter tensor in ``theta``
+    order (the layout the landscape code filter-normalizes)."""
+
+    net: MLP | None = field(default=None, repr=False)
+    shapes: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    loss_name: str = "bce"
+    task: str = "binary"
+    X: Tensor | None = field(default=None, repr=False)
+    y: Tensor | None = field(default=None, repr=False)
+    X_test: Tensor | None = field(default=None, repr=False)
+    y_test: Tensor | None = field(default=None, repr=False)
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    # -- layout ------------------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        return [self.net.layers[0].in_features] + [layer.out_features for layer in self.net.layers]
+
+    def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
+        """``theta[..., d]`` as ``{name: [..., *shape]}`` views (no copy)."""
+        lead = theta.shape[:-1]
+        parts = torch.split(theta, [math.prod(s) for _, s in self.shapes], dim=-1)
+        return {name: p.reshape(*lead, *shape) for (name, shape), p in zip(self.shapes, parts)}
+
+    def flatten(self, params: dict[str, Tensor]) -> Tensor:
+        """Inverse of :meth:`unflatten` for unbatched tensors (e.g. a module's ``named_parameters``)."""
+        return torch.cat([params[name].reshape(-1) for name, _ in self.shapes])
+
+    # -- evaluation --------------------------------------------------------------------------
+    def forward(self, theta: Tensor, X: Tensor) -> Tensor:
+        """Net outputs ``[B, n, out]`` for ``theta[B, d]`` on shared ``X[n, p]`` or per-row ``X[B, n, p]``."""
+        call = lambda p, x: functional_call(self.net, p, (x,))  # noqa: E731
+        return vmap(call, in_dims=(0, 0 if X.ndim == 3 else None))(self.unflatten(theta), X)
+
+    def forward_from_preact(self, theta: Tensor, Z: Tensor) -> Tensor:
+        """Outputs ``[B, n, out]`` from first-layer pre-activations ``Z[B, n, h1]``."""
+        call = lambda p, z: functional_call(self.net, p, (z,), {"first_preact": True})  # noqa: E731
+        return vmap(call)(self.unflatten(theta), Z)
+
+    def criterion(self, out: Tensor, y: Tensor) -> Tensor:
+        """Mean loss per row ``[B]`` of outputs ``out[B, n, o]`` against targets ``y[n]`` or ``[B, n]``."""
+        y = y.expand(out.shape[:2])
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy_with_logits(out[..., 0], y.to(out.dtype), reduction="none").mean(dim=-1)
+        if self.loss_name == "mse":
+            return ((out[..., 0] - y.to(out.dtype)) ** 2).mean(dim=-1)
+        ce = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), reduction="none")
+        return ce.reshape(out.shape[:2]).mean(dim=-1)
+
+    def accuracy_of(self, out: Tensor, y: Tensor) -> Tensor | None:
+        """Fraction classified right per row ``[B]``; ``None`` for regression."""
+        if self.task == "regression":
+            return None
+        y = y.expand(out.shape[:2])
+        if out.shape[-1] == 1:
+            pred = (out[..., 0] > 0) if self.loss_name == "bce" else (out[..., 0] > 0.5)
+            return (pred == (y > 0.5)).to(out.dtype).mean(dim=-1)
+        return (out.argmax(dim=-1) == y.long()).to(out.dtype).mean(dim=-1)
+
+    def split_data(self, split: str = "train") -> tuple[Tensor, Tensor]:
+        if split == "train":
+            return self.X, self.y
+        if split == "test":
+            if self.X_test is None or self.X_test.shape[0] == 0:
+                raise LabError("this problem has no test split (test_fraction = 0)", "split")
+            return self.X_test, self.y_test
+        raise LabError(f"unknown split {split!r}; allowed: train, test", "split")
+
+    def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
+        """Training loss ``[B]``: full batch, or per-row minibatches ``batch[B, m]`` of sample indices."""
+        if batch is None:
+            return self.criterion(self.forward(theta, self.X), self.y)
+        return self.criterion(self.forward(theta, self.X[batch]), self.y[batch])
+
+    def evaluate(self, theta: Tensor, split: str = "train") -> tuple[Tensor, Tensor | None]:
+        """Loss ``[B]`` and accuracy ``[B]`` (``None`` for regression) on the train or test split."""
+        X, y = self.split_data(split)
+        out = self.forward(theta, X)
+        return self.criterion(out, y), self.accuracy_of(out, y)
+
+    def predict(self, theta: Tensor, X: Tensor) -> Tensor:
+        """What the net says at inputs ``X[n, p]`` for one ``theta[d]``: probabilities of class 1
+        (bce), class probabilities ``[n, k]`` (cross-entropy) or values (mse)."""
+        out = self.forward(theta[None], X.to(theta))[0]
+        if self.loss_name == "bce":
+            return torch.sigmoid(out[:, 0])
+        if self.loss_name == "cross_entropy":
+            return torch.softmax(out, dim=-1)
+        return out[:, 0]
+
+    def loss_on_plane(self, theta0: Tensor, d1: Tensor, d2: Tensor | None, coords: Tensor,
+                      split: str = "train") -> tuple[Tensor, Tensor | None]:
+        """Loss and accuracy ``[G]`` at ``theta0 + a d1 + b d2`` for ``coords[G, 2]`` (or ``[G, 1]``).
+
+        The first layer is affine in ``(a, b)``: ``W1(a, b) x + b1(a, b) = z0 + a z1 + b z2`` with
+        ``z0 = W1_0 x + b1_0``, ``z1 = D1 x + e1``, ``z2 = D2 x + e2``. These three ``[n, h1]``
+        products are computed once per call instead of once per grid point, which removes the
+        (usually largest, ``p x h1``) input layer from the per-point cost. Exact up to rounding."""
+        X, y = self.split_data(split)
+        a = coords[:, 0]
+        b = coords[:, 1] if coords.shape[1] > 1 and d2 is not None else torch.zeros_like(a)
+        d2 = d2 if d2 is not None else torch.zeros_like(d1)
+        (w_name, _), (b_name, _) = self.shapes[0], self.shapes[1]
+        z = []
+        for v in (theta0, d1, d2):
+            p = self.unflatten(v)
+            z.append(torch.addmm(p[b_name], X, p[w_name].T))
+        Z = z[0] + a[:, None, None] * z[1] + b[:, None, None] * z[2]
+        thetas = theta0 + a[:, None] * d1 + b[:, None] * d2
+        out = self.forward_from_preact(thetas, Z)
+        return self.criterion(out, y), self.accuracy_of(out, y)
+
+    def initial_point(self, seed: int = 0) -> Tensor:
+        """PyTorch's default ``nn.Linear`` initialization, seeded: per layer, weight then bias, each
+        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (what ``kaiming_uniform_(a=sqrt(5))`` amounts to),
+        drawn in float64 from ``torch.Generator().manual_seed(seed)``."""
+        g = torch.Generator().manual_seed(int(seed))
+        parts = []
+        for layer in self.net.layers:
+            k = 1.0 / math.sqrt(layer.in_features)
+            for shape in ((layer.out_features, layer.in_features), (layer.out_features,)):
+                parts.append((2 * torch.rand(shape, generator=g, dtype=torch.float64) - 1).mul(k).reshape(-1))
+        return torch.cat(parts)
+
+    def describe(self) -> str:
+        arch = " -> ".join(str(s) for s in self.sizes)
+        acts = ", ".join(dict.fromkeys(self.net.activations)) or "none"
+        return f"{self.kind}: MLP {arch} ({acts}; {self.loss_name}), {self.dim} parameters, {self.n_samples} training samples"
+
+
+def _names(sizes: Sequence[int]) -> tuple[list[tuple[str, tuple[int, ...]]], list[str]]:
+    """Parameter layout in ``named_parameters`` order and readable coordinate names (W1[i,j], b1[i])."""
+    shapes, coords = [], []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes += [(f"layers.{k}.weight", (b, a)), (f"layers.{k}.bias", (b,))]
+        coords += [f"W{k + 1}[{i},{j}]" for i in range(b) for j in range(a)] + [f"b{k + 1}[{i}]" for i in range(b)]
+    return shapes, coords
+
+
+def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[str], loss: str = "auto") -> NeuralProblem:
+    """An MLP problem on ``data`` with hidden widths ``hidden`` and the given activation(s)."""
+    hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+    for i, h in enumerate(hidden):
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise LabError(f"hidden widths must be positive integers, got {h!r}", f"hidden[{i}]")
+    if not hidden:
+        raise LabError("needs at least one hidden layer (the first layer's pre-activations are what the landscape exploits)", "hidden")
+    acts = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
+    if len(acts) != len(hidden):
+        raise LabError(f"{len(acts)} activations for {len(hidden)} hidden layers", "activation")
+    for i, a in enumerate(acts):
+        if a not in ACTIVATIONS:
+            raise LabError(f"unknown activation {a!r}{suggest(a, list(ACTIVATIONS))}; allowed: {', '.join(ACTIVATIONS)}", "activation")
+    if loss == "auto":
+        loss = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}[data.task]
+    if loss not in LOSSES:
+        raise LabError(f"unknown loss {loss!r}{suggest(loss, LOSSES)}; allowed: auto, {', '.join(LOSSES)}", "loss")
+    if loss == "bce" and data.task != "binary":
+        raise LabError(f"loss 'bce' needs a binary data set; {data.name!r} is {data.task}", "loss")
+    if loss == "cross_entropy" and data.task == "regression":
+        raise LabError(f"loss 'cross_entropy' needs class labels; {data.name!r} is a regression set", "loss")
+    out = data.n_classes if loss == "cross_entropy" else 1
+    if loss == "mse" and data.task == "multiclass":
+        raise LabError("loss 'mse' needs a binary or regression data set", "loss")
+    sizes = [data.n_features, *hidden, out]
+    shapes, coords = _names(sizes)
+    y_dtype = torch.long if loss == "cross_entropy" else torch.float64
+    return NeuralProblem(
+        kind="mlp", dim=sum(math.prod(s) for _, s in shapes), coord_names=coords, box=[(-1.0, 1.0)] * 2,
+        n_samples=data.n_train, net=MLP(sizes, acts), shapes=shapes, loss_name=loss, task=data.task,
+        X=data.X_train, y=data.y_train.to(y_dtype), X_test=data.X_test, y_test=data.y_test.to(y_dtype), dataset=data,
+    )
+
+
+def _data(dataset: str, n: int, noise: float, data_seed: int, test_fraction: float) -> Dataset:
+    if dataset not in DATASETS:
+        raise LabError(f"unknown data set {dataset!r}{suggest(dataset, DATASETS)}; allowed: {', '.join(DATASETS)}", "dataset")
+    return load_dataset(dataset, n=n, noise=noise, seed=data_seed, test_fraction=test_fraction)
+
+
+def mlp(dataset: str = "moons", hidden: Sequence[int] = (16,), activation: str | Sequence[str] = "relu",
+        loss: str = "auto", n: int = 200, noise: float = 0.1, data_seed: int = 0, test_fraction: float = 0.2) -> Problem:
+    """A configurable MLP: ``hidden`` widths, ``activation`` (one name or one per hidden layer), ``loss``
+    (``auto`` picks bce / cross_entropy / mse from the data set's task) on a data set of
+    :mod:`core.datasets` (``n`` samples with ``noise`` for the synthetic ones)."""
+    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss)
+
+
+def net13(dataset: str = "moons", n: int = 200, noise: float = 0.1, data_seed: int = 0,
+          test_fraction: float = 0.2) -> Problem:
+    """The lecture's small net: 2 inputs, 3 ReLU units, one sigmoid output, binary cross-entropy:
+    ``3 x 2 + 3 + 3 + 1 = 13`` parameters, on a seeded 2-D set."""
+    data = _data(dataset, n, noise, data_seed, test_fraction)
+    if data.n_features != 2 or data.task != "binary":
+        raise LabError(f"net13 needs a binary 2-D data set (moons, circles, spirals, xor); got {dataset!r}", "dataset")
+    return build_mlp(data, [3], "relu", "bce")
+
+
+def heart_net(hidden: int = 16, activation: str = "relu", data_seed: int = 0, test_fraction: float = 0.2) -> Problem:
+    """The lecture's heart-disease net: 30 inputs (one-hot categoricals, standardized numerics; see
+    :func:`core.datasets.heart_disease`), ``hidden`` ReLU units, a sigmoid output and binary
+    cross-entropy (513 parameters with 16 hidden units)."""
+    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce")
+
+
+register("mlp", mlp)
+register("net13", net13)
+register("heart_net", heart_net)
