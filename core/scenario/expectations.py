@@ -170,7 +170,8 @@ def _steps_to(e: Expectation, result: "Result", i: int) -> Verdict:
 
 def _rate(e: Expectation, result: "Result", i: int) -> Verdict:
     run = result.run
-    values = rate_series(run, i, e.metric or default_metric(run.problem))
+    metric = e.metric or default_metric(run.problem)
+    values = rate_series(run, i, metric)
     if values.numel() < 3:
         return False, f"too few steps above round-off ({values.numel()})", "at least 3"
     theory = _theory()
@@ -181,7 +182,8 @@ def _rate(e: Expectation, result: "Result", i: int) -> Verdict:
         p = theory.predicted_rate(run.problem, run.kinds[i], run.hyper[i])
         if p is None:
             return False, f"rate {_fmt(measured)}", f"a predicted rate, but theory has none for problem {run.problem.kind!r} (give 'expected')"
-        predicted, source = float(p), "predicted"
+        # theory predicts the distance's rate; the loss gap of a quadratic shrinks by its square
+        predicted, source = (float(p) ** 2 if metric == "gap" else float(p)), "predicted"
     ok = abs(measured - predicted) <= e.within / 100 * abs(predicted)
     return ok, f"rate {_fmt(measured)}", f"within {e.within:g}% of the {source} rate {_fmt(predicted)}"
 
