@@ -44,6 +44,14 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+def small_combo() -> QComboBox:
+    """A combo box as wide as ten characters, so long names do not widen the controls column."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
+
+
 class ErrorLabel(QLabel):
     def __init__(self) -> None:
         super().__init__("")
@@ -74,7 +82,7 @@ class ValueSlider(QWidget):
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setMinimumWidth(60)
         self.entry = QLineEdit(show_value(value))
-        self.entry.setFixedWidth(72)
+        self.entry.setFixedWidth(64)
         self.entry.setAlignment(Qt.AlignmentFlag.AlignRight)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -183,7 +191,7 @@ class Controls(QScrollArea):
         group = QGroupBox("Problem")
         form = QFormLayout(group)
         kind = spec["problem"]["kind"]
-        combo = QComboBox()
+        combo = small_combo()
         combo.addItems(sorted(PROBLEMS))
         combo.setCurrentText(kind)
         combo.setObjectName("problem.kind")
@@ -216,12 +224,12 @@ class Controls(QScrollArea):
         for i, opt in enumerate(spec.get("optimizers", [])):
             box = QGroupBox()
             box.setStyleSheet(f"QGroupBox {{ border: 2px solid {opt.get('color') or self._color(i)}; border-radius: 4px; margin-top: 2px; }}")
-            form = QFormLayout(box)
+            outer = QVBoxLayout(box)
+            outer.setContentsMargins(6, 6, 6, 6)
             head = QHBoxLayout()
             label = self._entry(f"optimizers[{i}].label", opt.get("label", ""), "label: legends, captions and expectations use it")
-            label.setMinimumWidth(110)
-            kind = QComboBox()
-            kind.setMaximumWidth(150)
+            label.setMinimumWidth(80)
+            kind = small_combo()
             kind.addItems(sorted(OPTIMIZERS))
             kind.setCurrentText(opt["kind"])
             kind.currentTextChanged.connect(lambda k, i=i: self._edit_kind(i, k))
@@ -232,11 +240,13 @@ class Controls(QScrollArea):
             head.addWidget(label, 1)
             head.addWidget(kind)
             head.addWidget(remove)
-            w = QWidget()
-            w.setLayout(head)
-            self._row(form, "", f"optimizers[{i}]", w)
-            self.errors[f"optimizers[{i}].label"] = self.errors[f"optimizers[{i}]"]
-            self.errors[f"optimizers[{i}].kind"] = self.errors[f"optimizers[{i}]"]
+            outer.addLayout(head)
+            err = ErrorLabel()
+            outer.addWidget(err)
+            for key in ("", ".label", ".kind"):
+                self.errors[f"optimizers[{i}]{key}"] = err
+            form = QFormLayout()
+            outer.addLayout(form)
             rule = get_rule(opt["kind"])
             for h in rule.hypers:
                 path = f"optimizers[{i}].{h.name}"
@@ -250,7 +260,7 @@ class Controls(QScrollArea):
                 self._row(form, h.name, path, editor)
             col.addWidget(box)
         add = QHBoxLayout()
-        kinds = QComboBox()
+        kinds = small_combo()
         kinds.addItems(sorted(OPTIMIZERS))
         kinds.setCurrentText("momentum")
         button = QPushButton("+ add optimizer")

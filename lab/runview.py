@@ -87,19 +87,25 @@ class RunView:
 
 
 def _theory(result: Any, view: RunView) -> tuple[dict[int, np.ndarray], dict[int, float]]:
-    """The rate ``core.theory`` predicts (``result.theory[label]["predicted_rate"]``) as a curve from
-    the trajectory's first value: the error falls as rho^t, the loss gap (quadratic in it) as rho^(2t)."""
+    """Predicted curves from ``core.theory.predict`` (exact on quadratics and linear models, from
+    each trajectory's start) and the predicted rates of ``result.theory[label]``."""
     curves, rates = {}, {}
     theory = getattr(result, "theory", None) or {}
-    power = 1.0 if view.series_kind == "distance" else 2.0
     for i, label in enumerate(view.labels):
         rate = (theory.get(label) or {}).get("predicted_rate")
-        if rate is None or view.series_kind == "loss" or not np.isfinite(rate) or rate <= 0:
-            continue
-        rates[i] = float(rate)
-        start = view.series[0, i]
-        if np.isfinite(start) and start > 0:
-            curves[i] = start * float(rate) ** (power * np.arange(view.steps + 1))
+        if rate is not None and np.isfinite(rate):
+            rates[i] = float(rate)
+    if view.series_kind not in ("gap", "distance") or not rates:
+        return curves, rates
+    from core import theory as th
+
+    run = result.run
+    for i in rates:
+        if run.thetas is None:
+            break
+        pred = th.predict(run.problem, view.kinds[i], view.hyper[i], run.thetas[0, i], view.steps)
+        if pred is not None and view.series_kind in pred:
+            curves[i] = pred[view.series_kind].detach().cpu().numpy()
     return curves, rates
 
 

@@ -1,15 +1,233 @@
-"""The eigen view: placeholder."""
+"""The eigen view: why the trajectories move as they do.
+
+- **Iteration-matrix eigenvalues** on the complex plane with the unit circle (``core.theory``):
+  for quadratics and linear models the exact ones (GD: ``1 - lr h`` on the real line; heavy ball
+  and Nesterov: pairs that become complex, i.e. spirals); for other small problems those of the
+  linearization at the current iterate (Hessian there, from ``core.spectra``), so they move with
+  the player. They follow lr and beta live because every knob change re-runs the session.
+- **Hessian spectrum** at the current iterate of the selected trajectory, as bars, with the GD
+  stability line ``2 / lr``.
+- **Sharpness along the run** (nets): the top Hessian eigenvalue per step against ``2 / lr``
+  (Cohen et al. 2021, edge of stability), when the scenario tracks it, else at the current step,
+  computed in the worker when the player pauses.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+EXACT_DIM = 64  # Hessians up to this size are computed exactly on every frame
+SPECTRUM_K = 20  # bars shown at most
 
 
 class EigenPanel(QWidget):
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.title = QLabel("<b>Eigenvalues</b>")
+        self.note = QLabel("")
+        self.note.setStyleSheet("color: #555;")
+        self.note.setWordWrap(True)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setBackground("w")
+        self.circle_plot = self.canvas.addPlot(row=0, col=0, title="iteration matrix")
+        self.spec_plot = self.canvas.addPlot(row=0, col=1, title="Hessian spectrum")
+        for p in (self.circle_plot, self.spec_plot):
+            p.setMenuEnabled(False)
+            p.hideButtons()
+            p.showGrid(x=True, y=True, alpha=0.2)
+        self.circle_plot.setAspectLocked(True)
+        self.spec_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.circle_plot.setLabel("bottom", "Re z")
+        self.circle_plot.setLabel("left", "Im z")
+        t = np.linspace(0, 2 * np.pi, 361)
+        self.circle_plot.plot(np.cos(t), np.sin(t), pen=pg.mkPen("#666", width=1.2))
+        self.circle_plot.addItem(pg.InfiniteLine(angle=0, pen=pg.mkPen("#ccc")))
+        self.circle_plot.addItem(pg.InfiniteLine(angle=90, pen=pg.mkPen("#ccc")))
+        self.points: list[pg.ScatterPlotItem] = []
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#1f77b4")
+        self.spec_plot.addItem(self.bars)
+        self.spec_plot.setLabel("bottom", "index (largest first)")
+        self.limit = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DashLine),
+                                     label="2/lr", labelOpts={"color": "#d62728", "position": 0.9})
+        self.spec_plot.addItem(self.limit)
+        self.sharp_curve = pg.PlotDataItem(pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=4)
+        self.spec_plot.addItem(self.sharp_curve)
+        self.sharp_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#444"))
+        self.spec_plot.addItem(self.sharp_cursor)
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("<b>Eigenvalues</b>"))
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.title)
+        lay.addWidget(self.canvas, 1)
+        lay.addWidget(self.note)
+        self._basis = None
+        self._mode = "none"
+        self._cache: dict[int, np.ndarray] = {}
+        self._pending_worker = None
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self._sharpness_now)
+        session.result_changed.connect(self.refresh)
+        session.frame_changed.connect(self.set_frame)
+
+    # -- per run ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        view, result = self.session.view, self.session.result
+        if view is None:
+            self._mode = "none"
+            return
+        problem = result.run.problem
+        from core import theory
+
+        self._cache = {}
+        try:
+            self._basis = theory.hessian_basis(problem)
+        except Exception:  # noqa: BLE001 - a problem without a known Hessian simply has no exact basis
+            self._basis = None
+        sharp = getattr(result, "sharpness", None)
+        if self._basis is not None:
+            self._mode = "exact"
+        elif view.dim <= EXACT_DIM:
+            self._mode = "local"
+        else:
+            self._mode = "sharpness"
+        for p in self.points:
+            self.circle_plot.removeItem(p)
+        self.points = []
+        for i in range(view.size):
+            sp = pg.ScatterPlotItem(size=10, brush=pg.mkBrush(view.colors[i]), pen=pg.mkPen("k", width=0.8), name=view.labels[i])
+            self.circle_plot.addItem(sp)
+            self.points.append(sp)
+        self.circle_plot.setVisible(self._mode != "sharpness")
+        self.bars.setVisible(self._mode != "sharpness")
+        self.sharp_curve.setVisible(self._mode == "sharpness")
+        self.sharp_cursor.setVisible(self._mode == "sharpness")
+        self.sharp_curve.clear()
+        if self._mode == "sharpness":
+            self.spec_plot.setTitle("sharpness vs 2/lr", size="9pt")
+            self.spec_plot.setLabel("bottom", "step")
+            i = self.session.selected
+            if sharp and view.labels[i] in sharp:
+                series = sharp[view.labels[i]]
+                steps = sorted(series)
+                self.sharp_curve.setData(steps, [series[s] for s in steps])
+        else:
+            self.spec_plot.setTitle("Hessian eigenvalues" + ("" if self._mode == "exact" else " here"), size="9pt")
+            self.spec_plot.setLabel("bottom", "index (largest first)")
+        self.circle_plot.setTitle("iteration matrix" + ("" if self._mode == "exact" else " (local)"), size="9pt")
+        self.set_frame(self.session.frame)
+
+    # -- per frame -------------------------------------------------------------------------------
+    def hessian_spectrum(self, step: int) -> np.ndarray | None:
+        """Eigenvalues (largest first) of the Hessian at the selected trajectory's iterate."""
+        view = self.session.view
+        if self._basis is not None:
+            return np.sort(self._basis[0].numpy())[::-1]
+        if view.coords is None or self._mode != "local":
+            return None
+        i = self.session.selected
+        n = min(step, view.last[i])
+        key = n * 1000 + i
+        if key not in self._cache:
+            import torch
+
+            from core.spectra import hessian_eigen
+
+            run = self.session.result.run
+            problem = run.problem
+            theta = run.thetas[n, i].to(problem.device, problem.dtype)
+            if not bool(torch.isfinite(theta).all()):
+                return None
+            res = hessian_eigen(problem, theta, k=view.dim, which="top", method="exact")
+            self._cache[key] = np.sort(res.eigenvalues.detach().cpu().numpy())[::-1]
+        return self._cache[key]
+
+    def set_frame(self, step: int) -> None:
+        view = self.session.view
+        if view is None or self._mode == "none" or not self.isVisible():
+            return
+        if self._mode == "sharpness":
+            self.sharp_cursor.setValue(step)
+            lr = view.hyper[self.session.selected].get("lr")
+            self._set_limit(lr)
+            if self.sharp_curve.xData is None or len(self.sharp_curve.xData) == 0:
+                self._debounce.start()
+            return
+        h = self.hessian_spectrum(step)
+        if h is None:
+            return
+        from core import theory
+
+        shown = h[:SPECTRUM_K]
+        self.bars.setOpts(x=np.arange(len(shown)), height=shown, width=0.6)
+        lrs = []
+        radii = []
+        for i, sp in enumerate(self.points):
+            kind, hyper = view.kinds[i], view.hyper[i]
+            if kind not in theory.LINEAR_KINDS or (view.diverged[i] and step > view.last[i]):
+                sp.clear()
+                continue
+            import torch
+
+            z = theory.eigenvalues(kind, hyper, torch.as_tensor(h.copy())).numpy().ravel()
+            sp.setData(z.real, z.imag)
+            lrs.append(hyper.get("lr"))
+            radii.append(f"<span style='color:{view.colors[i]}'>ρ = {np.abs(z).max():.3f}</span>")
+        sel = self.session.selected
+        self._set_limit(view.hyper[sel].get("lr") if view.kinds[sel] in theory.LINEAR_KINDS else None)
+        top = max(float(shown[0]) if len(shown) else 1.0, 2.0 / lrs[0] if lrs and lrs[0] else 0.0)
+        self.spec_plot.setYRange(min(0.0, float(np.min(shown))) if len(shown) else 0.0, top * 1.1, padding=0)
+        self.spec_plot.setXRange(-0.6, max(len(shown), 1) - 0.4, padding=0)
+        z_all = [p.getData() for p in self.points if p.data.size]
+        r = max([1.05] + [float(np.max(np.hypot(x, y))) * 1.05 for x, y in z_all if len(x)])
+        self.circle_plot.setRange(xRange=(-min(r, 3), min(r, 3)), yRange=(-min(r, 3), min(r, 3)), padding=0)
+        text = " &nbsp; ".join(radii)
+        if self._mode == "local":
+            text = f"at step {step}: " + text + " (|z| &lt; 1 locally stable)"
+        self.note.setText(text)
+
+    def _set_limit(self, lr: float | None) -> None:
+        if lr:
+            self.limit.setValue(2.0 / lr)
+            self.limit.setVisible(True)
+        else:
+            self.limit.setVisible(False)
+
+    def _sharpness_now(self) -> None:
+        """Sharpness at the current step of a net, in the worker (Lanczos on Hessian-vector products)."""
+        from lab.worker import Worker
+
+        view = self.session.view
+        if view is None or self._mode != "sharpness" or self.session.result.run.thetas is None:
+            return
+        i, step = self.session.selected, min(self.session.frame, view.last[self.session.selected])
+        problem = self.session.result.run.problem
+        theta = self.session.result.run.thetas[step, i]
+
+        def job(problem, theta, progress, cancelled):
+            from core.spectra import sharpness
+
+            value, _ = sharpness(problem, theta.to(problem.device, problem.dtype))
+            return float(value)
+
+        if self._pending_worker is not None:
+            self._pending_worker.cancel()
+        w = Worker(job, problem, theta)
+        w.signals.result.connect(lambda v, s=step: self.note.setText(f"sharpness at step {s}: {v:.4g} (2/lr = {2 / view.hyper[i]['lr']:.4g})"))
+        w.signals.error.connect(self.note.setText)
+        self._pending_worker = w
+        w.start()
+
+    def set_font_size(self, points: int | None) -> None:
+        from lab.style import set_plot_font
+
+        for p in (self.circle_plot, self.spec_plot):
+            set_plot_font(p, points)
+        self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
+        self.note.setStyleSheet(f"color: #555; font-size: {points - 4}pt;" if points else "color: #555;")

@@ -189,6 +189,9 @@ class LandscapePanel(QWidget):
             for key in ("path", "trail", "head"):
                 self.item.removeItem(tr[key])
         self.legend.clear()
+        if self._dim == 1:
+            for it, name in ((self.curve, "loss g(w)"), (self.deriv, "derivative g'(w)"), (self.tangent, "tangent at the iterate")):
+                self.legend.addItem(it, name)
         self.tracks = []
         for i in range(view.size):
             color = view.colors[i]
