@@ -83,10 +83,11 @@ def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> 
     if n == 1:
         return [label]
     varying = [k for k in rows[0] if len({r.get(k) for r in rows}) > 1]
+    several_starts = bool((starts != starts[:1]).any())
     out = []
     for i, r in enumerate(rows):
         parts = [f"{k}={r[k]:g}" for k in varying]
-        if len({tuple(s.tolist()) for s in starts}) > 1:
+        if several_starts:
             parts.append("start=(" + ", ".join(f"{v:g}" for v in starts[i].tolist()) + ")")
         out.append(f"{label} " + " ".join(parts) if parts else f"{label} #{i + 1}")
     if len(set(out)) < n:
