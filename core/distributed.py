@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,62 +151,48 @@ def process_group(device: str = "auto", timeout_s: float = 3600.0) -> Iterator[R
         dist.destroy_process_group()
 
 
-# -- the one bridge to the landscape code ----------------------------------------------------------
+# -- the bridge to the landscape code (core.landscape owns directions, grids and the npz layout) ----
 
 
 def build_plane(problem: Problem, job: SurfaceJob) -> Plane:
-    """Directions and grid of ``job`` (seeded, so rank 0 alone draws them)."""
-    # TEMPORARY until core.landscape lands: axes for d <= 2, else seeded unit Gaussian directions.
-    g = torch.Generator().manual_seed(int(job.seed))
-    d = problem.dim
+    """The plane :func:`core.landscape.compute_surface` would slice for ``job`` (seeded, so rank 0
+    alone builds it). Asked for a 2 x 2 grid it returns the directions, centre and span at the cost
+    of four loss evaluations, so the direction logic stays in one place."""
+    from core.landscape import _resolution, compute_surface
+
     na, nb = _resolution(job.resolution)
-    if job.directions == "axes" and d <= 2:
-        theta0 = torch.zeros(d, dtype=torch.float64)
-        d1 = torch.zeros(d, dtype=torch.float64); d1[0] = 1
-        d2 = torch.zeros(d, dtype=torch.float64); d2[min(1, d - 1)] = 1
-        span = job.span or [list(problem.box[0]), list(problem.box[min(1, len(problem.box) - 1)])]
-    else:
-        theta0 = torch.zeros(d, dtype=torch.float64)
-        d1 = torch.randn(d, generator=g, dtype=torch.float64)
-        d2 = torch.randn(d, generator=g, dtype=torch.float64)
-        d1, d2 = d1 / d1.norm(), d2 / d2.norm()
-        span = job.span or [[-1.0, 1.0], [-1.0, 1.0]]
-    dtype = resolve_dtype(job.dtype)
-    alphas = torch.linspace(span[0][0], span[0][1], na, dtype=torch.float64)
-    betas = torch.linspace(span[1][0], span[1][1], nb, dtype=torch.float64)
-    return Plane(*(t.to(dtype) for t in (theta0, d1, d2, alphas, betas)))
+    center = None if job.center is None else torch.tensor(job.center, dtype=torch.float64)
+    probe = compute_surface(problem, directions=job.directions, center=center, span=job.span, resolution=2,
+                            seed=job.seed, filter_normalize=job.filter_normalize, bias=job.bias,
+                            orthogonalize=job.orthogonalize, split=job.split)
+    if probe.is_line:
+        raise LabError(f"the surface job computes 2-D grids; {problem.kind!r} has {problem.dim} parameter(s), "
+                       "so its slice is a line", "directions")
+    f64 = dict(dtype=torch.float64)
+    alphas = torch.linspace(float(probe.alphas[0]), float(probe.alphas[-1]), na, **f64)
+    betas = torch.linspace(float(probe.betas[0]), float(probe.betas[-1]), nb, **f64)
+    return Plane(probe.theta0.double().cpu(), probe.d1.double().cpu(), probe.d2.double().cpu(), alphas, betas,
+                 tuple(probe.axis_labels))
 
 
-def evaluate_rows(problem: Problem, plane: Plane, rows: slice, split: str) -> np.ndarray:
-    """Loss on the rows ``betas[rows]`` of the grid, ``[len(rows), na]``."""
-    # TEMPORARY until core.landscape.evaluate_plane lands.
-    p = {k: v.to(problem.device, problem.dtype) for k, v in vars(plane).items() if isinstance(v, Tensor)}
-    b = p["betas"][rows]
-    theta = p["theta0"] + p["alphas"][None, :, None] * p["d1"] + b[:, None, None] * p["d2"]
-    with torch.no_grad():
-        return problem.loss(theta.reshape(-1, problem.dim)).reshape(len(b), -1).cpu().numpy()
+def evaluate_rows(problem: Problem, plane: Plane, rows: slice, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Loss (and accuracy, for classifiers) on the grid rows ``betas[rows]``, ``[len(rows), na]``."""
+    from core.landscape import evaluate_grid
+
+    values, acc = evaluate_grid(problem, plane.theta0, plane.d1, plane.d2, plane.alphas, plane.betas[rows], split=split)
+    return values.cpu().numpy(), None if acc is None else acc.cpu().numpy()
 
 
-def write_surface(path: Path, plane: Plane, values: np.ndarray, job: SurfaceJob) -> None:
-    """The merged result, in the landscape's own npz layout."""
-    # TEMPORARY until core.landscape.Surface.to_npz lands.
-    _atomic_write(path, lambda f: np.savez(f, values=values, axis_labels=np.array(plane.axis_labels),
-                                           kind=np.array(job.directions), **plane.arrays()))
+def write_surface(file: Any, plane: Plane, values: np.ndarray, accuracy: np.ndarray | None, job: SurfaceJob) -> None:
+    """The merged result in :class:`core.landscape.Surface`'s npz layout (``Surface.from_npz`` reads it)."""
+    from core.landscape import Surface
+
+    Surface(alphas=plane.alphas, betas=plane.betas, values=torch.from_numpy(values),
+            accuracy=None if accuracy is None else torch.from_numpy(accuracy), axis_labels=plane.axis_labels,
+            d1=plane.d1, d2=plane.d2, theta0=plane.theta0, kind=job.directions, split=job.split).to_npz(file)
 
 
 # -- the job --------------------------------------------------------------------------------------
-
-
-def _resolution(res: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(res, (int, np.integer)) and not isinstance(res, bool):
-        na = nb = int(res)
-    elif isinstance(res, (list, tuple)) and len(res) == 2 and all(isinstance(r, int) for r in res):
-        na, nb = int(res[0]), int(res[1])
-    else:
-        raise LabError(f"expected a count or [na, nb], got {res!r}", "resolution")
-    if na < 2 or nb < 2:
-        raise LabError(f"needs at least 2 points per axis, got {res!r}", "resolution")
-    return na, nb
 
 
 def chunk_rows(n_rows: int, chunks: int) -> list[tuple[int, int]]:
@@ -329,6 +315,21 @@ def _chunk_ok(path: Path, rows: tuple[int, int], sha: str) -> bool:
         return False
 
 
+def _merge(out: Path, rows: list[tuple[int, int]], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    values: np.ndarray | None = None
+    accuracy: np.ndarray | None = None
+    for index, (a, b) in enumerate(rows):
+        with np.load(chunk_path(out, index)) as z:
+            if values is None:
+                values = np.empty(shape, dtype=z["values"].dtype)
+                accuracy = np.empty(shape, dtype=z["values"].dtype) if "accuracy" in z.files else None
+            values[a:b] = z["values"]
+            if accuracy is not None:
+                accuracy[a:b] = z["accuracy"]
+    assert values is not None
+    return values, accuracy
+
+
 @dataclass
 class JobReport:
     """What one rank did: the chunks it computed, how many were already there, where the result is."""
@@ -377,9 +378,10 @@ def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, devi
         for index in mine:
             a, b = rows[index]
             t = time.perf_counter()
-            values = evaluate_rows(problem, plane, slice(a, b), job.split)
+            values, acc = evaluate_rows(problem, plane, slice(a, b), job.split)
+            extra = {} if acc is None else {"accuracy": acc}
             _atomic_write(chunk_path(out, index), lambda f: np.savez(
-                f, values=values, rows=np.array([a, b]), directions_sha256=np.array(shared["sha256"])))
+                f, values=values, rows=np.array([a, b]), directions_sha256=np.array(shared["sha256"]), **extra))
             done.append(index)
             say(f"[rank {ranks.rank}/{ranks.world}] computed chunk {index} (rows {a}..{b - 1}) in {time.perf_counter() - t:.2f} s")
             if stop_after and len(done) >= stop_after:
@@ -388,12 +390,9 @@ def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, devi
         ranks.barrier()
         surface = None
         if ranks.rank == 0:
-            values = np.empty((len(plane.betas), len(plane.alphas)), dtype=np.float64)
-            for index, (a, b) in enumerate(rows):
-                with np.load(chunk_path(out, index)) as z:
-                    values[a:b] = z["values"]
+            values, accuracy = _merge(out, rows, (len(plane.betas), len(plane.alphas)))
             surface = out / SURFACE
-            write_surface(surface, plane, values, job)
+            _atomic_write(surface, lambda f: write_surface(f, plane, values, accuracy, job))
             say(f"surface: wrote {surface} in {time.perf_counter() - start:.1f} s")
         ranks.barrier()
         return JobReport(ranks.rank, ranks.world, done, len(rows) - len(missing), len(rows), surface,

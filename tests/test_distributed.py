@@ -18,8 +18,8 @@ from core.distributed import STOP_AFTER_ENV, STOPPED_EXIT, SurfaceJob, chunk_pat
 from core.errors import LabError
 
 ROOT = Path(__file__).resolve().parents[1]
-# rastrigin in 12 dimensions: random directions, so the plane is a real slice through d > 2
-JOB = ["--problem", "rastrigin", "--param", "dim=12", "--directions", "random", "--resolution", "23", "19",
+# the lecture's 13-parameter net on moons, filter-normalized random directions (Li et al. 2018)
+JOB = ["--problem", "net13", "--directions", "random", "--resolution", "23", "19",
        "--span", "-1.5", "1", "-1", "1.2", "--seed", "4", "--dtype", "float64", "--device", "cpu"]
 TIMEOUT = 120
 
@@ -73,21 +73,21 @@ def test_chunk_rows_cover_the_grid_once():
         chunk_rows(19, 20)
 
 
-def test_single_process_equals_the_loss_on_the_plane(single):
-    """The merged grid is L(theta0 + a d1 + b d2) at every grid point, evaluated here directly."""
+def test_single_process_equals_compute_surface(single):
+    """The job's merged grid is the one core.landscape.compute_surface computes in one call."""
     import torch
 
+    from core.landscape import Surface, compute_surface
     from core.problems import make_problem
 
-    with np.load(single / "directions.npz") as z:
-        theta0, d1, d2, alphas, betas = (torch.from_numpy(z[k]) for k in ("theta0", "d1", "d2", "alphas", "betas"))
-    assert len(alphas) == 23 and len(betas) == 19 and float(alphas[0]) == -1.5 and float(betas[-1]) == 1.2
-    problem = make_problem("rastrigin", {"dim": 12})
-    j, i = 7, 16
-    expected = problem.loss((theta0 + alphas[i] * d1 + betas[j] * d2)[None])[0]
-    v = values(single)
-    assert v.shape == (19, 23)
-    np.testing.assert_allclose(v[j, i], float(expected), rtol=1e-12)
+    problem = make_problem("net13").to("cpu", torch.float64)
+    ref = compute_surface(problem, directions="random", span=[[-1.5, 1.0], [-1.0, 1.2]], resolution=[23, 19], seed=4)
+    got = Surface.from_npz(single / "surface.npz")
+    assert got.values.shape == (19, 23) and got.kind == "random" and got.axis_labels == ref.axis_labels
+    for key in ("alphas", "betas", "theta0", "d1", "d2"):
+        torch.testing.assert_close(getattr(got, key), getattr(ref, key), rtol=0, atol=0)
+    torch.testing.assert_close(got.values, ref.values, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got.accuracy, ref.accuracy, rtol=0, atol=0)
     manifest = json.loads((single / "manifest.json").read_text())
     assert manifest["job"]["seed"] == 4 and manifest["chunks"]["count"] == 5 and manifest["format"] == 1
 
@@ -129,7 +129,7 @@ def test_stop_hook_in_one_process_leaves_exactly_k_chunks(tmp_path):
 
 
 def test_a_different_setup_is_refused(single, tmp_path):
-    job = SurfaceJob(problem="rastrigin", params={"dim": 12}, directions="random", span=[[-1.5, 1.0], [-1.0, 1.2]],
+    job = SurfaceJob(problem="net13", directions="random", span=[[-1.5, 1.0], [-1.0, 1.2]],
                      resolution=[23, 19], seed=4, dtype="float64")
     report = run_job(job, tmp_path, chunks=5, device="cpu", log=None)  # same job in-process: same folder layout
     assert report.total == 5 and report.computed == [0, 1, 2, 3, 4]
@@ -138,8 +138,8 @@ def test_a_different_setup_is_refused(single, tmp_path):
     assert again.computed == [] and again.reused == 5
     with pytest.raises(LabError, match=r"manifest\.json: .*another surface job \(seed is 4 there, 5 here\)"):
         run_job(SurfaceJob(**{**vars(job), "seed": 5}), tmp_path, device="cpu", log=None)
-    with pytest.raises(LabError, match=r"params\.dim is 12 there, 13 here"):
-        run_job(SurfaceJob(**{**vars(job), "params": {"dim": 13}}), tmp_path, device="cpu", log=None)
+    with pytest.raises(LabError, match=r"params\.data_seed is null there, 1 here"):
+        run_job(SurfaceJob(**{**vars(job), "params": {"data_seed": 1}}), tmp_path, device="cpu", log=None)
     with pytest.raises(LabError, match=r"chunks is 5 there, 7 here"):
         run_job(job, tmp_path, chunks=7, device="cpu", log=None)
 
