@@ -25,18 +25,21 @@ TRAIL = 24  # iterates in the fading trail
 N_CONTOURS = 14
 
 
-def display_values(values: np.ndarray, log: bool) -> tuple[np.ndarray, str]:
-    """What the colours show: the loss, or log10 of its height above the lowest grid value."""
+def display_transform(values: np.ndarray, log: bool):
+    """``(f, label)``: what the colours (and 3-D heights) show for a loss value, fixed by the grid's
+    values: the loss itself, or log10 of its height above the lowest grid value."""
     v = np.asarray(values, dtype=float)
-    finite = np.isfinite(v)
-    if not finite.any():
-        return np.zeros_like(v), "loss"
+    finite = v[np.isfinite(v)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     if not log:
-        return np.where(finite, v, np.nanmax(v[finite])), "loss"
-    lo, hi = v[finite].min(), v[finite].max()
+        return (lambda x: np.where(np.isfinite(x), x, hi)), "loss"
     eps = max((hi - lo) * 1e-6, 1e-300)
-    out = np.log10(np.where(finite, v - lo, hi - lo) + eps)
-    return out, "log10(loss - min)"
+    return (lambda x: np.log10(np.where(np.isfinite(x), np.maximum(np.asarray(x, dtype=float) - lo, 0.0), hi - lo) + eps)), "log10(loss - min)"
+
+
+def display_values(values: np.ndarray, log: bool) -> tuple[np.ndarray, str]:
+    f, label = display_transform(values, log)
+    return f(np.asarray(values, dtype=float)), label
 
 
 def contour_levels(z: np.ndarray, n: int = N_CONTOURS) -> np.ndarray:
@@ -81,7 +84,7 @@ class LandscapePanel(QWidget):
         for it in (self.curve, self.deriv, self.tangent):
             self.item.addItem(it)
         self.minima = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("w"), pen=pg.mkPen("k", width=1.2))
-        self.minima.setZValue(5)
+        self.minima.setZValue(1.5)
         self.item.addItem(self.minima)
         self.legend = pg.LegendItem(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#999"))
         self.legend.setParentItem(self.item.vb)
