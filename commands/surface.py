@@ -74,11 +74,8 @@ def job_from_args(args: argparse.Namespace):
         scenario = {"file": str(args.scenario), "sha256": hashlib.sha256(text).hexdigest()}
     elif not args.problem:
         raise LabError("give a scenario file or --problem KIND", "surface")
-    if args.problem:
-        base["problem"] = args.problem
-        base.setdefault("params", {})
-        if not args.scenario:
-            base["params"] = {}
+    if args.problem:  # parameters belong to a kind: a new kind starts from its defaults
+        base["problem"], base["params"] = args.problem, {}
     for item in args.param:
         key, eq, value = item.partition("=")
         if not eq or not key:

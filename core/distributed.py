@@ -316,6 +316,13 @@ def _chunk_ok(path: Path, rows: tuple[int, int], sha: str) -> bool:
 
 
 def _merge(out: Path, rows: list[tuple[int, int]], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The chunks as one grid; all ranks wrote theirs into ``out``, which across nodes must be a
+    folder every node sees (a shared file system)."""
+    absent = [i for i in range(len(rows)) if not chunk_path(out, i).exists()]
+    if absent:
+        raise LabError(f"{len(absent)} chunk file(s) that other ranks reported written are not in {out / CHUNK_DIR} "
+                       f"(first: {chunk_path(out, absent[0]).name}); across nodes --out must be on a file system "
+                       "shared by every node; run again to compute them here", "--out")
     values: np.ndarray | None = None
     accuracy: np.ndarray | None = None
     for index, (a, b) in enumerate(rows):
@@ -343,8 +350,12 @@ class JobReport:
     seconds: float
 
 
+def _print_flushed(message: str) -> None:
+    print(message, flush=True)  # flushed line by line: a killed rank keeps its log
+
+
 def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, device: str = "auto",
-            scenario: dict[str, str] | None = None, log: Callable[[str], None] | None = print,
+            scenario: dict[str, str] | None = None, log: Callable[[str], None] | None = _print_flushed,
             timeout_s: float = 3600.0) -> JobReport:
     """Computes (or completes) the surface of ``job`` in the folder ``out``, sharded over the
     ranks of the ``torchrun`` process group if there is one. Returns this rank's report; rank 0's
@@ -362,6 +373,8 @@ def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, devi
                 shared = _prepare(out, job, problem, chunks, ranks, scenario)
             except LabError as exc:
                 shared = str(exc)
+            except OSError as exc:
+                shared = str(LabError(f"cannot use the output folder: {exc}", "--out"))
             shared = ranks.share(shared)
         else:
             shared = ranks.share(None)
@@ -370,6 +383,7 @@ def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, devi
         arrays = {k: torch.from_numpy(np.asarray(v)) for k, v in shared["plane"].items()}
         plane = Plane(**arrays, axis_labels=tuple(shared["axis_labels"]))
         rows, missing = shared["rows"], shared["missing"]
+        (out / CHUNK_DIR).mkdir(parents=True, exist_ok=True)  # ranks on other nodes: see _merge on shared folders
         mine = missing[ranks.rank::ranks.world]
         if ranks.rank == 0:
             say(f"surface: {len(rows)} chunks of a {len(plane.betas)}x{len(plane.alphas)} grid, "
