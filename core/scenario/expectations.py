@@ -292,8 +292,13 @@ def _rows(run: "Run", label: str) -> list[int]:
 
 def validate_against(e: Expectation, path: str, problem: "Problem", entries: list[str], labels: list[str],
                      steps: int, panels: tuple[str, ...], kinds_with_lr: dict[str, bool]) -> None:
-    """What needs the built problem: labels exist, the metric is defined, steps are in the run."""
+    """What needs the built problem: labels exist, the metric is defined, steps are in the run.
+    ``entries`` is the optimizer label of each trajectory, ``labels`` the trajectory labels."""
     known = list(dict.fromkeys(entries + labels))
+    if e.at_least is not None and e.optimizer in known:
+        count = 1 if e.optimizer in labels else entries.count(e.optimizer)
+        if e.at_least > count:
+            raise LabError(f"at_least = {e.at_least}, but {e.optimizer!r} has {count} trajector{'y' if count == 1 else 'ies'}", f"{path}.at_least")
     for key in ("optimizer", "before"):
         name = getattr(e, key)
         if name is not None and name not in known:
@@ -328,8 +333,16 @@ def check(result: "Result") -> list[ExpectationOutcome]:
             rows = _rows(result.run, e.optimizer) if kind.per_trajectory else [0]
             verdicts = [(kind.judge(e, result, j), j) for j in rows]
             bad = [(v, j) for v, j in verdicts if not v[0]]
-            (passed, measured, required), j = bad[0] if bad else verdicts[0]
-            who = result.run.labels[j] if kind.per_trajectory else None
+            if e.at_least is not None:
+                good = len(verdicts) - len(bad)
+                passed = good >= e.at_least
+                (_, example, wanted), j = bad[0] if bad else verdicts[0]
+                measured = f"{good} of {len(verdicts)} trajectories hold" + (f" ({result.run.labels[j]!r}: {example})" if bad else "")
+                required = f"at least {e.at_least} with {wanted}"
+                who = e.optimizer
+            else:
+                (passed, measured, required), j = bad[0] if bad else verdicts[0]
+                who = result.run.labels[j] if kind.per_trajectory else None
         except LabError as exc:
             passed, measured, required, who = False, f"could not evaluate: {exc.message}", "an evaluable check", e.optimizer
         out.append(ExpectationOutcome(n, e.check, who, passed, measured, required, e.note))

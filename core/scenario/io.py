@@ -284,9 +284,10 @@ def _expectation(data: Any, i: int) -> Expectation:
         check=check, optimizer=t.take("optimizer", _str()), below=t.take("below", _float()), above=t.take("above", _float()),
         tol=t.take("tol", _float(0.0, low_open=True)), metric=t.take("metric", _str(METRICS)), at=t.take("at", _int(0)),
         between=t.take("between", between), diverged=t.take("diverged", _bool), before=t.take("before", _str()),
-        within=t.take("within", _float(0.0, low_open=True)), expected=t.take("expected", _float()), note=t.take("note", _str(), ""),
+        within=t.take("within", _float(0.0, low_open=True)), expected=t.take("expected", _float()),
+        at_least=t.take("at_least", _int(1)), note=t.take("note", _str(), ""),
     )
-    required, optional = CHECKS[check].required, CHECKS[check].optional
+    required, optional = CHECKS[check].required, CHECKS[check].optional + (("at_least",) if CHECKS[check].per_trajectory else ())
     allowed = ("check", "note", *required, *optional)
     for key in t.data:
         if key not in allowed:

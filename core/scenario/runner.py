@@ -162,7 +162,7 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
         full_starts = starts.repeat(len(rows), 1)
         groups.append(Group(o.label, o.kind, full_rows, full_starts, traj_labels=default_labels(o.label, full_rows, full_starts),
                             batch_size=o.batch_size, noise=o.noise, color=o.color))
-    entries = [g.label for g in groups]
+    entries = [g.label for g in groups for _ in g.traj_labels]  # the optimizer label of each trajectory
     labels = [lab for g in groups for lab in g.traj_labels]
     if len(set(labels)) != len(labels):
         dup = next(lab for lab in labels if labels.count(lab) > 1)

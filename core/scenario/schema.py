@@ -146,7 +146,8 @@ class Expectation:
     inclusive step range) pin when something happens; ``diverged`` says whether it should;
     ``before`` names the trajectory that must reach ``tol`` later; ``within`` is a relative
     tolerance in percent (rate, sharpness) or a distance (landscape minimum); ``expected`` replaces
-    the theoretical rate by a given number; ``note`` is shown when the check fails."""
+    the theoretical rate by a given number; ``at_least`` lets a claim about several (noisy)
+    trajectories hold for that many of them instead of all; ``note`` is shown when the check fails."""
 
     check: str = "final_loss"
     optimizer: str | None = None
@@ -160,6 +161,7 @@ class Expectation:
     before: str | None = None
     within: float | None = None
     expected: float | None = None
+    at_least: int | None = None
     note: str = ""
 
 
