@@ -1,0 +1,120 @@
+"""Hessian spectra: exact, Lanczos (top, bottom, warm start), stochastic Lanczos quadrature (float64)."""
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import Tensor
+
+from core.errors import LabError
+from core.problems import make_problem
+from core.problems.base import Problem
+from core.spectra import DenseOperator, LambdaOperator, exact_eigen, hessian_eigen, lanczos, sharpness, slq_density, spectral_density
+
+F64 = torch.float64
+
+
+@dataclass
+class HalfSquares(Problem):
+    """``0.5 ||X w||^2 / n`` through autograd only (no closed-form hvp): Lanczos must work on any Problem."""
+
+    X: Tensor | None = None
+
+    def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
+        r = theta @ self.X.T
+        return 0.5 * (r * r).mean(dim=1)
+
+
+def test_lanczos_top_k_matches_eigvalsh_on_d_2000():
+    g = torch.Generator().manual_seed(0)
+    n, d = 1000, 2000
+    X = torch.randn(n, d, generator=g, dtype=F64)
+    X[:, :6] *= torch.tensor([6.0, 5.5, 5.0, 4.5, 4.0, 3.5], dtype=F64)  # a few outliers, as in nets
+    p = HalfSquares(dim=d, X=X)
+    exact = torch.linalg.eigvalsh(X.T @ X / n).flip(0)[:6]
+    r = hessian_eigen(p, torch.zeros(d, dtype=F64), k=6, method="lanczos", seed=3)
+    assert r.converged and r.iterations < 200
+    assert float(((r.eigenvalues - exact) / exact).abs().max()) < 1e-8
+    assert float(r.residuals.max()) < 1e-6 * float(exact[0])
+    # the vectors are eigenvectors: H v = lambda v through the problem's own hvp
+    v = r.eigenvectors[:, 0]
+    torch.testing.assert_close(p.hvp(torch.zeros(d, dtype=F64), v), r.eigenvalues[0] * v, rtol=1e-7, atol=1e-7)
+
+
+def _spd(d=60, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=F64))
+    lam = torch.logspace(-2, 2, d, dtype=F64)
+    return (q * lam) @ q.T, lam
+
+
+@pytest.mark.parametrize("which", ["top", "bottom", "both"])
+def test_lanczos_ends_match_dense_eigh(which):
+    A, lam = _spd()
+    r = lanczos(A, k=3, which=which, tol=1e-10, seed=1)
+    want = {"top": lam.flip(0)[:3], "bottom": lam[:3], "both": torch.cat([lam.flip(0)[:3], lam[:3]])}[which]
+    torch.testing.assert_close(r.eigenvalues, want, rtol=1e-9, atol=1e-12)
+    assert r.converged
+    torch.testing.assert_close(r.residuals, (A @ r.eigenvectors - r.eigenvectors * r.eigenvalues).norm(dim=0))
+    e = exact_eigen(A, k=3, which=which)
+    torch.testing.assert_close(e.eigenvalues, want, rtol=1e-10, atol=1e-12)
+
+
+def test_lanczos_is_seeded_and_accepts_any_operator():
+    A, _ = _spd(40, seed=2)
+    a = lanczos(A, k=2, seed=5, max_iter=8, tol=0.0)
+    b = lanczos(LambdaOperator(lambda v: A @ v, 40), k=2, seed=5, max_iter=8, tol=0.0)
+    c = lanczos(DenseOperator(A), k=2, seed=6, max_iter=8, tol=0.0)
+    assert torch.equal(a.eigenvalues, b.eigenvalues)
+    assert not torch.equal(a.eigenvalues, c.eigenvalues)  # 8 steps are not enough to forget the start
+    assert not a.converged and a.iterations == 8
+
+
+def test_exact_and_lanczos_agree_on_a_toy_and_a_linear_problem():
+    rb = make_problem("rosenbrock")
+    theta = torch.tensor([0.3, -0.2], dtype=F64)
+    ex = hessian_eigen(rb, theta, k=2, which="top", method="exact")
+    torch.testing.assert_close(ex.eigenvalues, torch.linalg.eigvalsh(rb.hessian(theta)).flip(0))
+    lin = make_problem("linear", {"n": 80, "d": 12, "condition": 10.0, "ridge": 0.1, "seed": 1})
+    w = torch.zeros(12, dtype=F64)
+    a = hessian_eigen(lin, w, k=4, which="both", method="exact")
+    b = hessian_eigen(lin, w, k=4, which="both", method="lanczos")
+    torch.testing.assert_close(a.eigenvalues, b.eigenvalues, rtol=1e-10, atol=1e-12)
+    h = lin.hessian_eigenvalues()
+    torch.testing.assert_close(a.eigenvalues, torch.cat([h[:4], h.flip(0)[:4]]))
+
+
+def test_sharpness_warm_start_needs_fewer_steps():
+    A, lam = _spd(300, seed=4)
+    cold = lanczos(A, k=1, tol=1e-10, seed=0)
+    warm = lanczos(A, k=1, tol=1e-10, v0=cold.eigenvectors[:, 0] + 1e-6)
+    assert warm.iterations < cold.iterations
+    torch.testing.assert_close(warm.eigenvalues, lam[-1:], rtol=1e-10, atol=0)
+    lin = make_problem("linear", {"n": 50, "d": 6, "singular_values": [2.0, 1, 0.5, 0.4, 0.3, 0.2], "seed": 0})
+    value, vec = sharpness(lin, torch.zeros(6, dtype=F64))
+    assert value == pytest.approx(8.0, rel=1e-12)  # 2 sigma_max^2
+    assert abs(float(vec @ lin.V[:, 0])) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_slq_density_integrates_to_one_and_matches_moments():
+    A, lam = _spd(200, seed=3)
+    dens = slq_density(A, n_vectors=30, steps=40, seed=0)
+    assert float(torch.trapezoid(dens.density, dens.grid)) == pytest.approx(1.0, abs=1e-3)
+    torch.testing.assert_close(dens.weights.sum(dim=1), torch.ones(30, dtype=F64))
+    # SLQ integrates polynomials of degree < 2 * steps exactly per vector: Hutchinson's estimate of
+    # tr(A)/d; with 30 Rademacher vectors it is within a few percent
+    est = float((dens.weights * dens.nodes).sum(dim=1).mean())
+    assert est == pytest.approx(float(lam.mean()), rel=0.1)
+    assert float(dens.nodes.min()) >= float(lam[0]) - 1e-9 and float(dens.nodes.max()) <= float(lam[-1]) + 1e-9
+    # on a problem: the linear problem's Hessian, through hvp
+    lin = make_problem("linear", {"n": 100, "d": 20, "condition": 10.0, "seed": 2})
+    sd = spectral_density(lin, torch.zeros(20, dtype=F64), n_vectors=4, steps=20)
+    torch.testing.assert_close(sd.nodes.max(), lin.hessian_eigenvalues().max(), rtol=1e-9, atol=0)
+
+
+def test_bad_arguments_are_lab_errors():
+    A, _ = _spd(10)
+    with pytest.raises(LabError, match="which must be"):
+        lanczos(A, which="middle")
+    with pytest.raises(LabError, match="method must be"):
+        hessian_eigen(make_problem("bowl"), torch.zeros(2, dtype=F64), method="power")
