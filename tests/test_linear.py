@@ -224,3 +224,14 @@ def test_adam_adam_l2_and_adamw_differ():
     torch.testing.assert_close(b, ridge.solution(), rtol=1e-8, atol=1e-8)
     assert float((a - b).norm()) > 0.1
     assert float((c - a).norm()) > 0.1 and float((c - b).norm()) > 0.1
+
+
+def test_heart_data_standardized_least_squares():
+    p = make_problem("linear", {"data": "heart", "ridge": 0.01})
+    assert p.X.shape == (303, 13) and p.coord_names[0] == "age"
+    torch.testing.assert_close(p.X.mean(dim=0), torch.zeros(13, dtype=F64), rtol=0, atol=1e-12)
+    # standardized columns: trace(X^T X / n) = d, i.e. sum sigma_i^2 = 13
+    assert float((p.sigma**2).sum()) == pytest.approx(13.0, rel=1e-12)
+    torch.testing.assert_close(p.solution(), p.ridge_primal(), rtol=1e-10, atol=1e-12)
+    r = gd(p, 0.9 / float(p.hessian_eigenvalues()[0]), torch.zeros(13), 400)
+    torch.testing.assert_close(r.final_theta[0], p.solution(), rtol=1e-8, atol=1e-10)

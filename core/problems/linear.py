@@ -263,17 +263,17 @@ def synthetic(n: int = 100, d: int = 2, singular_values: Sequence[float] | None 
 
 
 def heart(ridge: float = 0.0) -> LinearProblem:
-    """Least squares on the Cleveland heart-disease features (the neural helper's loader in
-    ``core.datasets``), every column standardized and the 0/1 target centred (no intercept needed)."""
-    try:
-        from core.datasets import heart_disease
-    except ModuleNotFoundError:
-        raise LabError("the heart-disease data needs core/datasets.py, which this installation lacks", "problem.data") from None
-    data = heart_disease(standardize=True)
-    X = torch.as_tensor(data.X, dtype=torch.float64)
-    y = torch.as_tensor(data.y, dtype=torch.float64).reshape(-1)
-    X = (X - X.mean(dim=0)) / X.std(dim=0).clamp(min=1e-12)
-    return LinearProblem(kind="linear", X=X, y=y - y.mean(), ridge=float(ridge), coord_names=list(getattr(data, "feature_names", [])))
+    """Least squares on the 13 raw Cleveland heart-disease columns (read by ``core.datasets.read_heart``,
+    all 303 patients), each column standardized (population std) and the 0/1 target centred, so no
+    intercept is needed. Categorical codes enter as numbers: a linear model of the table as it is."""
+    from core.datasets import HEART_COLUMNS, read_heart
+
+    cols = read_heart()
+    names = [c for c in HEART_COLUMNS if c != "target"]
+    X = torch.stack([torch.as_tensor(cols[c], dtype=torch.float64) for c in names], dim=1)
+    X = (X - X.mean(dim=0)) / X.std(dim=0, unbiased=False)
+    y = torch.as_tensor(cols["target"], dtype=torch.float64)
+    return LinearProblem(kind="linear", X=X, y=y - y.mean(), ridge=float(ridge), coord_names=names)
 
 
 def linear(data: str = "synthetic", n: int = 100, d: int = 2, singular_values: Sequence[float] | None = None,
