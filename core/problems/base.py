@@ -86,7 +86,7 @@ class Problem:
         if self.minima is None:
             return None
         m = self.minima.to(theta)
-        return torch.cdist(theta.reshape(-1, self.dim), m).min(dim=1).values.reshape(theta.shape[:-1])
+        return torch.cdist(theta.reshape(-1, self.dim), m, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.reshape(theta.shape[:-1])
 
     def describe(self) -> str:
         return f"{self.kind} ({self.dim} parameters)"

@@ -199,7 +199,7 @@ def early_stopping_vs_ridge(problem: LinearProblem, lr: float, steps: int,
         lambdas = torch.logspace(math.log10(lo), math.log10(hi), 200, dtype=gd.dtype)
     lambdas = torch.as_tensor(lambdas, dtype=gd.dtype)
     ridge = torch.stack([base.solution(float(lam)) for lam in lambdas])
-    dist = torch.cdist(gd, ridge)  # [T+1, L]
+    dist = torch.cdist(gd, ridge, compute_mode="donot_use_mm_for_euclid_dist")  # [T+1, L]; exact differences, no |a|^2 + |b|^2 - 2ab
     best = dist.argmin(dim=1)
     t = torch.arange(steps + 1, dtype=gd.dtype)
     return RegularizationPaths(steps=t, gd=gd, lambdas=lambdas, ridge=ridge, nearest_lambda=lambdas[best],
@@ -236,9 +236,11 @@ def spectrum(singular_values: Sequence[float] | None, condition: float | None, r
 
 def synthetic(n: int = 100, d: int = 2, singular_values: Sequence[float] | None = None, condition: float | None = None,
               sigma_max: float = 1.0, noise: float = 0.0, ridge: float = 0.0, seed: int = 0,
-              w_true: Sequence[float] | None = None) -> LinearProblem:
-    """Synthetic data with chosen spectrum: ``X = sqrt(n) U diag(sigma) V^T`` with Haar-random U, V
-    from ``seed``; ``y = X w_true + noise * N(0, 1)``, ``w_true ~ N(0, I)`` unless given.
+              w_true: Sequence[float] | None = None, angle: float | None = None) -> LinearProblem:
+    """Synthetic data with chosen spectrum: ``X = sqrt(n) U diag(sigma) V^T`` with Haar-random U
+    from ``seed``; V Haar-random too, or, when ``angle`` is given, the identity rotated by ``angle``
+    degrees (d = 2; ``angle = 0``: the singular directions are the axes, largest sigma first; for
+    d > 2 only 0 is allowed). ``y = X w_true + noise * N(0, 1)``, ``w_true ~ N(0, I)`` unless given.
     ``n < d`` is a wide (underdetermined) problem, ``n > d`` a tall one."""
     for name, v in (("n", n), ("d", d)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -250,6 +252,11 @@ def synthetic(n: int = 100, d: int = 2, singular_values: Sequence[float] | None 
     s = spectrum(singular_values, condition, r, sigma_max)
     g = torch.Generator().manual_seed(int(seed))
     V = _orthonormal(d, d, g)
+    if angle is not None:
+        if isinstance(angle, bool) or not isinstance(angle, (int, float)) or (d != 2 and angle != 0):
+            raise LabError(f"angle must be a number of degrees (d = 2) or 0 (any d), got {angle!r}", "angle")
+        a = math.radians(angle)
+        V = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64) if d == 2 else torch.eye(d, dtype=torch.float64)
     U = _orthonormal(n, r, g)
     X = math.sqrt(n) * (U * s) @ V[:, :r].T
     if w_true is None:
@@ -278,12 +285,12 @@ def heart(ridge: float = 0.0) -> LinearProblem:
 
 def linear(data: str = "synthetic", n: int = 100, d: int = 2, singular_values: Sequence[float] | None = None,
            condition: float | None = None, sigma_max: float = 1.0, noise: float = 0.0, ridge: float = 0.0,
-           seed: int = 0, w_true: Sequence[float] | None = None) -> LinearProblem:
+           seed: int = 0, w_true: Sequence[float] | None = None, angle: float | None = None) -> LinearProblem:
     """The ``[problem] kind = "linear"`` factory: ``data = "synthetic"`` (the other keys choose its
     shape and spectrum) or ``"heart"`` (only ``ridge`` applies)."""
     if data == "synthetic":
         return synthetic(n=n, d=d, singular_values=singular_values, condition=condition, sigma_max=sigma_max,
-                         noise=noise, ridge=ridge, seed=seed, w_true=w_true)
+                         noise=noise, ridge=ridge, seed=seed, w_true=w_true, angle=angle)
     if data == "heart":
         return heart(ridge=ridge)
     raise LabError(f"unknown data {data!r}; allowed: synthetic, heart", "data")
