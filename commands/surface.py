@@ -4,6 +4,7 @@ ranks of a ``torch.distributed`` group when launched by ``torchrun`` (see docs/d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -58,6 +59,10 @@ def job_from_args(args: argparse.Namespace):
 
         sc = load(args.scenario)
         v = sc.view
+        if v.directions == "auto":  # the scenario default: the parameter plane for <= 2 parameters, else random
+            from core.scenario.runner import build_problem, directions
+
+            v = dataclasses.replace(v, directions=directions(v.directions, build_problem(sc)))
         if v.directions not in ("axes", "random", "hessian"):
             raise LabError(f"directions {v.directions!r} need a trajectory, which the surface job does not run; "
                            "allowed here: axes, random, hessian", "view.directions", args.scenario)

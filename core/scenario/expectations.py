@@ -201,7 +201,7 @@ def _order(e: Expectation, result: "Result", i: int) -> Verdict:
     mine = first_below(series(result.run, i, metric), e.tol)
     other, other_text = _reach(result, e.before, e, metric)
     ok = mine is not None and (other is None or mine < other)
-    measured = f"{metric} < {e.tol:g}: {result.run.labels[i]!r} at step {mine if mine is not None else 'never'}, {other_text}"
+    measured = f"{metric} < {e.tol:g}: {result.run.labels[i]!r} " + (f"at step {mine}" if mine is not None else "never") + f", {other_text}"
     return ok, measured, f"{result.run.labels[i]!r} strictly before {e.before!r}"
 
 

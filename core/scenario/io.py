@@ -41,18 +41,33 @@ def _join(path: str, key: str | int) -> str:
 
 
 # --- typed readers: each takes (value, path) and returns the normalized value ----------------------
-def _int(low: int | None = None) -> Callable[[Any, str], int]:
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 1_000_000
+MAX_RESOLUTION = 4001
+
+
+def _int(low: int | None = None, high: int | None = None) -> Callable[[Any, str], int]:
     def read(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-            want = "an integer" + (f" >= {low}" if low is not None else "")
+        ok = not isinstance(value, bool) and isinstance(value, int)
+        if not ok or (low is not None and value < low) or (high is not None and value > high):
+            want = "an integer" + (f" >= {low}" if low is not None else "") + (f" and <= {high}" if high is not None else "")
             raise LabError(f"expected {want}, got {_show(value)}", path)
         return value
     return read
 
 
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float range
+        return False
+
+
 def _float(low: float | None = None, low_open: bool = False) -> Callable[[Any, str], float]:
     def read(value: Any, path: str) -> float:
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+        ok = _finite(value)
         if ok and low is not None:
             ok = value > low if low_open else value >= low
         if not ok:
@@ -191,7 +206,7 @@ def _grid(value: Any, path: str) -> GridSpec:
 
 def _random(value: Any, path: str) -> RandomSpec:
     t = _Table(value, path, "a random table {n = 8, seed = 1, box = [[-2, 2], [-2, 2]]}")
-    spec = RandomSpec(n=t.require("n", _int(1)), seed=t.take("seed", _int(0), 0), box=t.take("box", _box))
+    spec = RandomSpec(n=t.require("n", _int(1)), seed=t.take("seed", _int(0, MAX_SEED), 0), box=t.take("box", _box))
     t.finish(("n", "seed", "box"))
     return spec
 
@@ -240,9 +255,9 @@ def _view(data: Any) -> ViewSpec:
     d = ViewSpec()
     spec = ViewSpec(
         panels=t.take("panels", panels, d.panels), span=t.take("span", _box),
-        resolution=t.take("resolution", _int(2), d.resolution), log_scale=t.take("log_scale", _bool, d.log_scale),
+        resolution=t.take("resolution", _int(2, MAX_RESOLUTION), d.resolution), log_scale=t.take("log_scale", _bool, d.log_scale),
         directions=t.take("directions", _str(DIRECTIONS), d.directions), center=t.take("center", center),
-        trajectory=t.take("trajectory", _str()), seed=t.take("seed", _int(0)),
+        trajectory=t.take("trajectory", _str()), seed=t.take("seed", _int(0, MAX_SEED)),
         filter_normalize=t.take("filter_normalize", _bool, d.filter_normalize), bias=t.take("bias", _str(BIAS), d.bias),
         convergence=t.take("convergence", _str(CONVERGENCE), d.convergence),
     )
@@ -343,8 +358,8 @@ def _parse(data: dict[str, Any]) -> Scenario:
     t.seen.update(("problem", "optimizers", "start", "view", "beats", "expect"))
     scenario = Scenario(
         format=version, title=t.take("title", _str(), ""), description=t.take("description", _str(), ""),
-        seed=t.take("seed", _int(0), 0), device=t.take("device", _str(DEVICES), "auto"),
-        dtype=t.take("dtype", _str(tuple(DTYPES)), "float64"), steps=t.take("steps", _int(1), 100),
+        seed=t.take("seed", _int(0, MAX_SEED), 0), device=t.take("device", _str(DEVICES), "auto"),
+        dtype=t.take("dtype", _str(tuple(DTYPES)), "float64"), steps=t.take("steps", _int(1, MAX_STEPS), 100),
         diverge_bound=t.take("diverge_bound", _float(0.0, True), 1e6), loss_bound=t.take("loss_bound", _float(0.0, True), 1e12),
         problem=_problem(data["problem"]), start=_start(data["start"], "start"),
         optimizers=tuple(_optimizer(o, i) for i, o in enumerate(opts)),

@@ -91,8 +91,8 @@ def start_points(spec: StartSpec, problem: Problem, seed: int, path: str = "star
     if spec.points is not None:
         for i, p in enumerate(spec.points):
             if len(p) != d:
-                raise LabError(f"start point {list(p)} has {len(p)} coordinates but problem {problem.kind!r} has {d} "
-                               f"parameter{'s' if d != 1 else ''}", f"{path}.points[{i}]")
+                raise LabError(f"start point {list(p)} has {len(p)} coordinate{'s' if len(p) != 1 else ''} but problem "
+                               f"{problem.kind!r} has {d} parameter{'s' if d != 1 else ''}", f"{path}.points[{i}]")
         return torch.tensor(spec.points, dtype=torch.float64)
     if spec.grid is not None:
         g = spec.grid
@@ -176,8 +176,12 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
     if "landscape" in view.panels and view.directions == "axes" and problem.dim > 2:
         raise LabError(f"directions = 'axes' shows a parameter plane, and {problem.kind!r} has {problem.dim} parameters; "
                        "use random, pca, hessian or segment", "view.directions")
-    if view.span is not None and view.directions == "axes" and len(view.span) != min(problem.dim, 2):
+    if view.span is not None and directions(view.directions, problem) == "axes" and len(view.span) != min(problem.dim, 2):
         raise LabError(f"span needs {min(problem.dim, 2)} [low, high] range(s), one per plotted axis, got {len(view.span)}", "view.span")
+    with_lr = {g.label: "lr" in g.rule.hyper_names for g in groups}
+    with_lr.update({lab: with_lr[g.label] for g in groups for lab in g.traj_labels})
+    for n, e in enumerate(scenario.expect):
+        validate_against(e, f"expect[{n}]", problem, entries, labels, scenario.steps, view.panels, with_lr)
     for b, beat in enumerate(scenario.beats):
         path = f"beats[{b}]"
         if beat.step > scenario.steps:
@@ -192,10 +196,6 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
             except LabError as exc:
                 raise LabError(f"{key} = {value!r}: {exc.message}" + (f" (at {exc.path})" if exc.path and exc.path != key else ""),
                                f"{path}.set") from None
-    with_lr = {g.label: "lr" in g.rule.hyper_names for g in groups}
-    with_lr.update({lab: with_lr[g.label] for g in groups for lab in g.traj_labels})
-    for n, e in enumerate(scenario.expect):
-        validate_against(e, f"expect[{n}]", problem, entries, labels, scenario.steps, view.panels, with_lr)
     d = problem.dim
     kw = {"device": device or scenario.device, "dtype": resolve_dtype(scenario.dtype), "seed": scenario.seed,
           "diverge_bound": scenario.diverge_bound, "loss_bound": scenario.loss_bound,
@@ -234,6 +234,14 @@ def _trajectory(run: Run, label: str | None) -> int:
     return run.labels.index(label) if label in run.labels else run.entry.index(label)
 
 
+def directions(name: str, problem: Problem) -> str:
+    """The slice directions a view asks for, ``auto`` resolved: the parameter plane for at most two
+    parameters, filter-normalized random directions (Li et al. 2018) otherwise."""
+    if name != "auto":
+        return name
+    return "axes" if problem.dim <= 2 else "random"
+
+
 def _surface(scenario: Scenario, run: Run, progress: Progress | None, cancel: Callable[[], bool] | None) -> Any:
     from core.landscape import compute_surface
 
@@ -250,7 +258,7 @@ def _surface(scenario: Scenario, run: Run, progress: Progress | None, cancel: Ca
     elif view.center == "final":
         center = run.final_theta[i]
     return compute_surface(
-        problem, directions=view.directions, center=center,
+        problem, directions=directions(view.directions, problem), center=center,
         span=None if view.span is None else [list(s) for s in view.span], resolution=view.resolution,
         seed=scenario.seed if view.seed is None else view.seed, filter_normalize=view.filter_normalize, bias=view.bias,
         thetas=path, progress=None if progress is None else (lambda d, t: progress("landscape", d, t)), cancel=cancel,

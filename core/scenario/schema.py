@@ -21,7 +21,7 @@ FORMAT = 1
 """The format version this code reads and writes (the ``format`` key)."""
 
 PANELS = ("landscape", "convergence", "eigen", "model")
-DIRECTIONS = ("axes", "random", "pca", "hessian", "segment")
+DIRECTIONS = ("auto", "axes", "random", "pca", "hessian", "segment")
 CONVERGENCE = ("loss", "gap", "distance")
 METRICS = ("loss", "gap", "distance", "grad_norm")
 BIAS = ("zero", "weights")
@@ -101,9 +101,10 @@ class ViewSpec:
     ``panels`` (any of landscape, convergence, eigen, model); ``span`` the plotted range per axis
     (default: the problem's box for axes, the landscape routine's default otherwise);
     ``resolution`` grid points per axis of the landscape; ``log_scale`` for the surface colours;
-    ``directions`` of the slice (axes, random, pca, hessian, segment); ``center`` of the slice:
-    a point, or ``"start"`` / ``"final"`` of the trajectory named by ``trajectory`` (default the
-    first); ``seed`` of random directions (default the scenario seed); ``filter_normalize`` and
+    ``directions`` of the slice (axes, random, pca, hessian, segment; ``auto``: the parameter plane
+    when the problem has at most two parameters, else filter-normalized random directions);
+    ``center`` of the slice: a point, or ``"start"`` / ``"final"`` of the trajectory named by
+    ``trajectory`` (default the first; without a center the slice is around that trajectory's end); ``seed`` of random directions (default the scenario seed); ``filter_normalize`` and
     ``bias`` as in Li et al. 2018 (nets); ``convergence`` is what the convergence panel plots
     (loss, gap = loss - loss*, distance to the nearest known minimum)."""
 
@@ -111,7 +112,7 @@ class ViewSpec:
     span: Box | None = None
     resolution: int = 101
     log_scale: bool = False
-    directions: str = "axes"
+    directions: str = "auto"
     center: str | Point | None = None
     trajectory: str | None = None
     seed: int | None = None

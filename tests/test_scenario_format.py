@@ -1,0 +1,365 @@
+"""The scenario format: round trips, sweeps and start points, key-path edits, reproducible runs,
+every expectation kind passing and failing on crafted runs, and the malformed-file corpus."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.errors import LabError
+from core.scenario import (
+    CHECKS, Scenario, build, check, dump, execute, from_dict, get_path, load, loads, save, set_path, to_dict,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+BAD = ROOT / "tests" / "bad_scenarios"
+
+HEAD = 'format = 1\ntitle = "t"\n'
+
+
+def scenario(body: str) -> Scenario:
+    return loads(HEAD + body)
+
+
+FULL = HEAD + '''description = """two lines
+of text with "quotes" and a backslash \\\\ """
+seed = 7
+device = "cpu"
+dtype = "float64"
+steps = 30
+diverge_bound = 1e5
+
+[problem]
+kind = "quadratic"
+eigenvalues = [1.0, 4.0]
+angle = 20.0
+
+[start]
+grid = { n = [2, 3], box = [[-1.0, 1.0], [-2.0, 2.0]] }
+
+[[optimizers]]
+kind = "momentum"
+label = "HB"
+color = "#ff7f0e"
+lr = [0.1, 0.2]
+momentum = [0.5, 0.9]
+
+[[optimizers]]
+kind = "gd"
+label = "GD"
+lr = 0.2
+start = { random = { n = 3, seed = 4, box = [[-1.0, 1.0], [-1.0, 1.0]] } }
+
+[view]
+panels = ["landscape", "convergence", "eigen"]
+span = [[-2.0, 2.0], [-3.0, 3.0]]
+resolution = 41
+log_scale = true
+center = [0.5, 0.5]
+convergence = "gap"
+
+[[beats]]
+step = 3
+caption = "faster"
+pause = true
+highlight = "GD"
+panel = "eigen"
+set = { "optimizers[1].lr" = 0.3, "view.resolution" = 21 }
+
+[[expect]]
+check = "steps_to"
+optimizer = "GD"
+tol = 1e-3
+between = [1, 30]
+note = "n"
+
+[[expect]]
+check = "landscape_min_near_center"
+within = 0.5
+'''
+
+
+# --- round trip ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_every_library_scenario_round_trips(path):
+    s = load(path)
+    text = dump(s)
+    again = loads(text)
+    assert again == s
+    assert dump(again) == text
+
+
+def test_a_scenario_using_every_section_round_trips(tmp_path):
+    s = loads(FULL)
+    assert s.start.grid.n == (2, 3) and s.optimizers[1].start.random.seed == 4
+    assert s.beats[0].set == {"optimizers[1].lr": 0.3, "view.resolution": 21}
+    save(s, tmp_path / "s.toml")
+    assert load(tmp_path / "s.toml") == s
+    assert from_dict(to_dict(s)) == s
+    # integers written where a float is meant come back as floats: equal files, equal scenarios
+    assert loads(FULL.replace("lr = 0.2\nstart", "lr = 1\nstart")).optimizers[1].hyper["lr"] == 1.0
+
+
+def test_replace_and_key_paths_edit_a_scenario_as_the_gui_does():
+    s = loads(FULL)
+    faster = set_path(s, "optimizers[1].lr", 0.05)
+    assert faster.optimizers[1].hyper["lr"] == 0.05 and faster.optimizers[0] == s.optimizers[0]
+    assert get_path(faster, "optimizers[1].lr") == 0.05 and get_path(s, "view.resolution") == 41
+    assert set_path(s, "problem.eigenvalues", [2.0, 3.0]).problem.params["eigenvalues"] == (2.0, 3.0)
+    with pytest.raises(LabError, match=r"optimizers\[1\]\.lr: lr must be in \(0, inf\), got -1"):
+        set_path(s, "optimizers[1].lr", -1.0)
+    with pytest.raises(LabError, match="does not name a key"):
+        set_path(s, "optimizers[5].lr", 0.1)
+    edited = dataclasses.replace(s, steps=40)
+    assert loads(dump(edited)).steps == 40
+    with pytest.raises(LabError, match=r"expect\[0\]\.between: step 30 is past the end of the run \(steps = 12\)"):
+        loads(dump(dataclasses.replace(s, steps=12)))
+
+
+# --- sweeps and start points ------------------------------------------------------------------------
+def test_sweeps_expand_to_the_cartesian_product_times_the_start_points():
+    s = loads(FULL)
+    problem, groups, steps, kw = build(s)
+    hb, gd = groups
+    assert hb.size == 4 * 6 and gd.size == 3
+    rows = [(r["lr"], r["momentum"]) for r in hb.hyper_rows[::6]]
+    assert rows == [(0.1, 0.5), (0.1, 0.9), (0.2, 0.5), (0.2, 0.9)]
+    assert len(set(hb.traj_labels)) == hb.size
+    assert steps == 30 and kw["seed"] == 7 and kw["diverge_bound"] == 1e5
+
+
+def test_a_learning_rate_sweep_gives_one_closed_form_trajectory_per_value():
+    s = scenario('steps = 5\n[problem]\nkind = "bowl"\n[start]\npoints = [[1.0, -2.0]]\n'
+                 '[[optimizers]]\nkind = "gd"\nlabel = "GD"\nlr = [0.1, 0.25, 0.4]\n')
+    run = execute(s, landscape=False).run
+    assert run.labels == ["GD lr=0.1", "GD lr=0.25", "GD lr=0.4"]
+    w0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    for i, lr in enumerate((0.1, 0.25, 0.4)):
+        k = torch.arange(6, dtype=torch.float64)[:, None]
+        torch.testing.assert_close(run.thetas[:, i], (1 - 2 * lr) ** k * w0, rtol=1e-13, atol=1e-15)
+
+
+def test_grid_and_random_starts():
+    grid = scenario('steps = 1\n[problem]\nkind = "bowl"\n[start]\ngrid = { n = 3, box = [[-1.0, 1.0], [0.0, 2.0]] }\n'
+                    '[[optimizers]]\nkind = "gd"\n')
+    starts = build(grid)[1][0].starts
+    assert starts.shape == (9, 2)
+    assert {tuple(p) for p in starts.tolist()} == {(a, b) for a in (-1.0, 0.0, 1.0) for b in (0.0, 1.0, 2.0)}
+    rand = 'steps = 1\n[problem]\nkind = "bowl"\n[start]\nrandom = {{ n = 50, seed = {s}, box = [[-1.0, 1.0], [2.0, 3.0]] }}\n[[optimizers]]\nkind = "gd"\n'
+    a, b, c = (build(scenario(rand.format(s=s)))[1][0].starts for s in (1, 1, 2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert bool((a[:, 0] >= -1).all() and (a[:, 0] <= 1).all() and (a[:, 1] >= 2).all() and (a[:, 1] <= 3).all())
+    with pytest.raises(LabError, match=r"start\.init: problem 'bowl' has no initial point"):
+        scenario('[problem]\nkind = "bowl"\n[start]\ninit = true\n[[optimizers]]\nkind = "gd"\n')
+    with pytest.raises(LabError, match="give exactly one of points, grid, random, init; got points, grid"):
+        scenario('[problem]\nkind = "bowl"\n[start]\npoints = [[1.0, 1.0]]\ngrid = { n = 2 }\n[[optimizers]]\nkind = "gd"\n')
+
+
+def test_init_starts_a_net_at_its_seeded_initialization():
+    s = scenario('seed = 3\nsteps = 1\n[problem]\nkind = "net13"\n[start]\ninit = true\n[[optimizers]]\nkind = "gd"\n')
+    problem, groups, _, _ = build(s)
+    torch.testing.assert_close(groups[0].starts[0], problem.initial_point(3).double().cpu())
+
+
+# --- reproducibility ------------------------------------------------------------------------------
+NOISY = '''seed = {seed}
+steps = 200
+[problem]
+kind = "multimin"
+[start]
+random = {{ n = 4, seed = 2 }}
+[[optimizers]]
+kind = "sgd"
+label = "SGD"
+lr = 0.1
+noise = 1.5
+[[optimizers]]
+kind = "adam"
+lr = 0.05
+'''
+
+
+def test_runs_are_bit_for_bit_reproducible_for_the_same_file_and_seed(tmp_path):
+    path = tmp_path / "noisy.toml"
+    path.write_text(HEAD + NOISY.format(seed=5))
+    a, b = execute(load(path), device="cpu").run, execute(load(path), device="cpu").run
+    assert torch.equal(a.thetas, b.thetas) and torch.equal(a.loss, b.loss) and torch.equal(a.grad_norm, b.grad_norm)
+    other = execute(scenario(NOISY.format(seed=6)), device="cpu").run
+    assert not torch.equal(a.thetas[:, :4], other.thetas[:, :4])  # the seed reaches the noise
+    assert torch.equal(a.thetas[:, 4:], other.thetas[:, 4:])  # noiseless Adam does not depend on it
+    # the saved copy of a scenario runs the same trajectories
+    save(load(path), tmp_path / "copy.toml")
+    assert torch.equal(execute(load(tmp_path / "copy.toml"), device="cpu").run.thetas, a.thetas)
+
+
+def test_execute_reports_progress_and_can_be_cancelled():
+    from core.scenario import Cancelled
+
+    s = scenario('steps = 400\n[problem]\nkind = "quartic"\n[start]\npoints = [[2.5]]\n[[optimizers]]\nkind = "gd"\nlr = 0.1\n')
+    seen = []
+    execute(s, progress=lambda stage, done, total: seen.append((stage, done, total)), landscape=False)
+    assert seen and seen[-1] == ("run", 400, 400) and all(st == "run" for st, _, _ in seen)
+    with pytest.raises(Cancelled):
+        execute(s, cancel=lambda: True, landscape=False)
+
+
+# --- expectations --------------------------------------------------------------------------------
+RUNS = '''steps = 60
+diverge_bound = 100.0
+[problem]
+kind = "quadratic"
+eigenvalues = [1.0, 10.0]
+[start]
+points = [[2.0, 1.0]]
+[[optimizers]]
+kind = "gd"
+label = "GD"
+lr = [0.15, 0.21]
+[[optimizers]]
+kind = "momentum"
+label = "HB"
+lr = 0.05
+momentum = 0.5
+[view]
+panels = ["landscape"]
+resolution = 41
+'''
+# on this problem: GD lr=0.15 has rate 0.85 (distance), lr=0.21 diverges (factor -1.1 per step:
+# |theta| passes the bound 100 at step 49);
+# HB's rate is the spectral radius of its iteration matrix.
+
+
+def outcome(expect: str, runs: str = RUNS):
+    s = scenario(runs + "[[expect]]\n" + expect)
+    (o,) = check(execute(s))
+    return o
+
+
+def gd_distance(steps: int, lr: float = 0.15) -> list[float]:
+    return [math.hypot(2 * (1 - lr) ** k, (1 - 10 * lr) ** k) for k in range(steps + 1)]
+
+
+def first_step_below(tol: float, lr: float = 0.15) -> int:
+    return next(k for k, d in enumerate(gd_distance(60, lr)) if d < tol)
+
+
+@pytest.mark.parametrize("expect, passes", [
+    ('check = "final_loss"\noptimizer = "GD lr=0.15"\nbelow = 1e-6\n', True),
+    ('check = "final_loss"\noptimizer = "GD lr=0.15"\nabove = 1e-6\n', False),
+    ('check = "gap"\noptimizer = "GD lr=0.15"\nbelow = 1e-6\n', True),
+    ('check = "distance"\noptimizer = "GD lr=0.15"\nbelow = {d_hi}\nabove = {d_lo}\n', True),
+    ('check = "distance"\noptimizer = "GD lr=0.15"\nbelow = {d_lo}\n', False),
+    ('check = "diverged"\noptimizer = "GD lr=0.21"\n', True),
+    ('check = "diverged"\noptimizer = "GD lr=0.15"\n', False),
+    ('check = "diverged"\noptimizer = "GD lr=0.15"\ndiverged = false\n', True),
+    ('check = "diverged"\noptimizer = "GD lr=0.21"\nbetween = [0, 10]\n', False),
+    ('check = "steps_to"\noptimizer = "GD lr=0.15"\ntol = 1e-3\nat = {k3}\n', True),
+    ('check = "steps_to"\noptimizer = "GD lr=0.15"\ntol = 1e-3\nat = {k3_wrong}\n', False),
+    ('check = "steps_to"\noptimizer = "GD lr=0.21"\ntol = 1e-3\n', False),
+    ('check = "rate"\noptimizer = "GD lr=0.15"\nwithin = 1.0\n', True),
+    ('check = "rate"\noptimizer = "GD lr=0.15"\nexpected = 0.85\nwithin = 0.1\n', True),
+    ('check = "rate"\noptimizer = "GD lr=0.15"\nexpected = 0.8\nwithin = 1.0\n', False),
+    ('check = "rate"\noptimizer = "HB"\nwithin = 2.0\n', True),
+    ('check = "order"\noptimizer = "GD lr=0.15"\nbefore = "HB"\ntol = 1e-3\n', True),
+    ('check = "order"\noptimizer = "HB"\nbefore = "GD lr=0.15"\ntol = 1e-3\n', False),
+    ('check = "order"\noptimizer = "GD lr=0.15"\nbefore = "GD lr=0.21"\ntol = 1e-3\n', True),
+    ('check = "sharpness"\noptimizer = "GD lr=0.15"\nwithin = 26.0\n', True),
+    ('check = "sharpness"\noptimizer = "GD lr=0.15"\nwithin = 24.0\n', False),
+    ('check = "landscape_min_near_center"\nwithin = 0.01\n', True),
+    ('check = "final_loss"\noptimizer = "GD"\nbelow = 1e-6\n', False),
+    ('check = "final_loss"\noptimizer = "GD"\nbelow = 1e-6\nat_least = 1\n', True),
+])
+def test_each_expectation_kind_passes_and_fails_correctly(expect, passes):
+    d = gd_distance(60)[-1]
+    k3 = first_step_below(1e-3)
+    o = outcome(expect.format(d_hi=d * 1.01, d_lo=d * 0.99, k3=k3, k3_wrong=k3 + 1))
+    assert o.passed is passes, o.describe()
+    text = o.describe()
+    assert "measured" in text and "required" in text
+
+
+def test_failures_say_measured_and_required():
+    k3 = first_step_below(1e-3)
+    o = outcome(f'check = "steps_to"\noptimizer = "GD lr=0.15"\ntol = 1e-3\nat = {k3 + 1}\nnote = "why"\n')
+    assert o.describe() == (f"expect[0] steps_to 'GD lr=0.15': measured distance < 0.001 first at step {k3}, "
+                            f"required distance < 0.001 at step {k3 + 1} (why)")
+    o = outcome('check = "sharpness"\noptimizer = "GD lr=0.15"\nwithin = 24.0\n')
+    assert "sharpness 10 at step 60" in o.measured and "2/lr = 13.33" in o.required
+    o = outcome('check = "rate"\noptimizer = "GD lr=0.15"\nexpected = 0.8\nwithin = 1.0\n')
+    assert o.measured == "rate 0.85" and o.required == "within 1% of the given rate 0.8"
+    o = outcome('check = "diverged"\noptimizer = "GD lr=0.21"\nat = 3\n')
+    assert not o.passed and o.measured.startswith("diverged at step ") and o.required == "diverges at step 3"
+
+
+def test_landscape_minimum_off_centre_fails():
+    runs = RUNS.replace('eigenvalues = [1.0, 10.0]', 'eigenvalues = [1.0, 10.0]\ncenter = [1.0, 1.0]')
+    o = outcome('check = "landscape_min_near_center"\nwithin = 0.5\n', runs)
+    assert not o.passed and "from the centre" in o.measured
+
+
+def test_every_check_kind_is_covered_here_and_documented():
+    source = Path(__file__).read_text()
+    docs = (ROOT / "docs" / "scenarios.md").read_text()
+    for name in CHECKS:
+        assert f'check = "{name}"' in source and f"`{name}`" in docs
+
+
+def test_every_schema_key_is_documented():
+    from core.scenario import schema
+
+    docs = (ROOT / "docs" / "scenarios.md").read_text()
+    for cls in (schema.Scenario, schema.StartSpec, schema.GridSpec, schema.RandomSpec, schema.OptimizerSpec,
+                schema.ViewSpec, schema.Beat, schema.Expectation):
+        for f in dataclasses.fields(cls):
+            if f.name not in ("source", "hyper", "params"):
+                assert f"`{f.name}`" in docs, f"{cls.__name__}.{f.name} is not in docs/scenarios.md"
+
+
+# --- the malformed-file corpus ------------------------------------------------------------------------
+BAD_MESSAGES = {
+    "syntax_error": ("", r"TOML syntax error: .*\(at line 4, column 8\)"),
+    "unknown_key": ("stepz", r"unknown key 'stepz' \(did you mean 'steps'\?\); allowed: format, "),
+    "unknown_view_key": ("view.resolutoin", r"unknown key 'resolutoin' \(did you mean 'resolution'\?\)"),
+    "unknown_hyperparameter": ("optimizers[0].momentun", r"momentum has no hyperparameter 'momentun' \(did you mean 'momentum'\?\)"),
+    "wrong_type": ("steps", r"expected an integer >= 1 .*, got 'forty'"),
+    "negative_lr": ("optimizers[0].lr", r"lr must be in \(0, inf\), got -0.1 \(learning rate\)"),
+    "negative_lr_in_sweep": ("optimizers[1].lr[2]", r"lr must be in \(0, inf\), got -1"),
+    "beta_ge_1": ("optimizers[0].momentum", r"momentum must be in \[0, 1\), got 1"),
+    "adam_b2_ge_1": ("optimizers[0].b2", r"b2 must be in \[0, 1\), got 1.5"),
+    "empty_optimizers": ("optimizers", r"the optimizer list is empty"),
+    "steps_zero": ("steps", r"expected an integer >= 1 .*, got 0"),
+    "missing_data_file": ("problem.data", r"file 'missing.csv' not found \(looked in .*bad_scenarios"),
+    "bad_formula": ("problem.expr", r"formula 'x\*\*2 \+\* y' does not parse at column 7"),
+    "unsafe_formula": ("problem.expr", r"is not allowed; allowed: variables x"),
+    "dimension_mismatch": ("start.points[0]", r"start point \[1.0\] has 1 coordinate but problem 'bowl' has 2 parameters"),
+    "unknown_problem": ("problem.kind", r"unknown problem kind 'quartik' \(did you mean 'quartic'\?\)"),
+    "unknown_optimizer": ("optimizers[0].kind", r"unknown optimizer 'nesterv' \(did you mean 'nesterov'\?\)"),
+    "unknown_expectation_label": ("expect[0].optimizer", r"no trajectory or optimizer labelled 'GD lr = 1' \(did you mean 'GD, lr = 1'\?\)"),
+    "expectation_missing_key": ("expect[0].tol", r"check 'steps_to' needs 'tol'"),
+    "beat_bad_set": ("beats[0].set", r"optimizers\[0\]\.lr = -2.0: lr must be in \(0, inf\)"),
+    "duplicate_labels": ("optimizers[1].label", r"label 'gd' is used twice"),
+    "format_2": ("format", r"format 2 is not supported; this version of the lab reads format = 1"),
+}
+
+
+def test_the_corpus_and_its_table_name_the_same_files():
+    assert {p.stem for p in BAD.glob("*.toml")} == set(BAD_MESSAGES)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MESSAGES))
+def test_each_malformed_file_gives_its_specific_message(name):
+    path, pattern = BAD_MESSAGES[name]
+    file = BAD / f"{name}.toml"
+    with pytest.raises(LabError) as info:
+        load(file)
+    err = info.value
+    assert err.file == str(file) and err.path == path, str(err)
+    assert str(err).startswith(f"{file}: ") and "\n" not in str(err)
+    import re
+
+    assert re.search(pattern, err.message), err.message
