@@ -175,6 +175,15 @@ class NeuralProblem(Problem):
         out = self.forward_from_preact(thetas, Z)
         return self.criterion(out, y), self.accuracy_of(out, y)
 
+    def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        """Hessian-vector product ``[d]`` by reverse-over-reverse autograd (Pearlmutter's trick as
+        double backward): on these nets about twice as fast as forward-over-reverse under vmap."""
+        with torch.enable_grad():
+            t = theta.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(self.loss(t[None])[0], t, create_graph=True)
+            (hv,) = torch.autograd.grad(g, t, grad_outputs=v.to(g))
+        return hv.detach()
+
     def initial_point(self, seed: int = 0) -> Tensor:
         """PyTorch's default ``nn.Linear`` initialization, seeded: per layer, weight then bias, each
         ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (what ``kaiming_uniform_(a=sqrt(5))`` amounts to),
