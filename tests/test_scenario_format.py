@@ -363,3 +363,14 @@ def test_each_malformed_file_gives_its_specific_message(name):
     import re
 
     assert re.search(pattern, err.message), err.message
+
+
+def test_the_annotated_example_in_the_docs_loads_runs_and_holds():
+    import re
+
+    docs = (ROOT / "docs" / "scenarios.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", docs, re.S).group(1)
+    s = loads(example)
+    assert len(s.optimizers) == 2 and s.beats[1].set == {"optimizers[0].lr": 0.05}
+    outcomes = check(execute(s, device="cpu", landscape=False))
+    assert outcomes and all(o.passed for o in outcomes), [o.describe() for o in outcomes]

@@ -5,6 +5,7 @@ modules are present). The GUI re-runs an edited scenario through ``build``; ``ma
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import math
@@ -182,6 +183,9 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
     with_lr.update({lab: with_lr[g.label] for g in groups for lab in g.traj_labels})
     for n, e in enumerate(scenario.expect):
         validate_against(e, f"expect[{n}]", problem, entries, labels, scenario.steps, view.panels, with_lr)
+    # a beat's knob change is checked on the scenario without its timeline and expectations: those
+    # describe the file's own (headless) run, which beats do not change
+    bare = dataclasses.replace(scenario, beats=(), expect=())
     for b, beat in enumerate(scenario.beats):
         path = f"beats[{b}]"
         if beat.step > scenario.steps:
@@ -192,7 +196,7 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
             if key.split(".")[0].split("[")[0] in ("beats", "expect", "format", "title", "description"):
                 raise LabError(f"a beat may change the problem, optimizers, start, steps or view, not {key!r}", f"{path}.set")
             try:
-                set_path(scenario, key, value)
+                set_path(bare, key, value)
             except LabError as exc:
                 raise LabError(f"{key} = {value!r}: {exc.message}" + (f" (at {exc.path})" if exc.path and exc.path != key else ""),
                                f"{path}.set") from None
