@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--orthogonalize", action="store_true", help="make d2 orthogonal to d1")
     p.add_argument("--split", default="train", help="data split the loss is evaluated on (nets)")
     p.add_argument("--chunks", type=int, help="number of row chunks (default 32, or the folder's on resume)")
+    p.add_argument("--points-per-call", type=int, metavar="N",
+                   help="grid points per batched loss call (bounds memory; default: automatic)")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
                    help="seconds a rank waits for the others at a collective before giving up (default 3600)")
     p.set_defaults(handler=handle)
@@ -111,7 +113,12 @@ def handle(args: argparse.Namespace) -> int:
     from core.distributed import run_job
 
     job, device, scenario = job_from_args(args)
-    report = run_job(job, args.out, chunks=args.chunks, device=device, scenario=scenario, timeout_s=args.timeout)
+    if args.points_per_call is not None and args.points_per_call < 1:
+        from core.errors import LabError
+
+        raise LabError(f"expected a positive number of grid points, got {args.points_per_call}", "--points-per-call")
+    report = run_job(job, args.out, chunks=args.chunks, device=device, scenario=scenario, timeout_s=args.timeout,
+                     points_per_call=args.points_per_call)
     if report.surface is not None:
         print(f"surface: {report.total} chunks ({report.reused} reused) -> {report.surface}")
     return 0

@@ -175,11 +175,14 @@ def build_plane(problem: Problem, job: SurfaceJob) -> Plane:
                  tuple(probe.axis_labels))
 
 
-def evaluate_rows(problem: Problem, plane: Plane, rows: slice, split: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Loss (and accuracy, for classifiers) on the grid rows ``betas[rows]``, ``[len(rows), na]``."""
+def evaluate_rows(problem: Problem, plane: Plane, rows: slice, split: str,
+                  points: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Loss (and accuracy, for classifiers) on the grid rows ``betas[rows]``, ``[len(rows), na]``,
+    ``points`` grid points per batched call (None: the landscape's automatic choice)."""
     from core.landscape import evaluate_grid
 
-    values, acc = evaluate_grid(problem, plane.theta0, plane.d1, plane.d2, plane.alphas, plane.betas[rows], split=split)
+    values, acc = evaluate_grid(problem, plane.theta0, plane.d1, plane.d2, plane.alphas, plane.betas[rows],
+                                chunk=points, split=split)
     return values.cpu().numpy(), None if acc is None else acc.cpu().numpy()
 
 
@@ -356,10 +359,11 @@ def _print_flushed(message: str) -> None:
 
 def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, device: str = "auto",
             scenario: dict[str, str] | None = None, log: Callable[[str], None] | None = _print_flushed,
-            timeout_s: float = 3600.0) -> JobReport:
+            timeout_s: float = 3600.0, points_per_call: int | None = None) -> JobReport:
     """Computes (or completes) the surface of ``job`` in the folder ``out``, sharded over the
     ranks of the ``torchrun`` process group if there is one. Returns this rank's report; rank 0's
-    has ``surface`` (``out/surface.npz``) set."""
+    has ``surface`` (``out/surface.npz``) set. ``points_per_call`` bounds the grid points of one
+    batched loss call (memory; not part of the setup)."""
     out = Path(out)
     start = time.perf_counter()
     say = log or (lambda _msg: None)
@@ -392,7 +396,7 @@ def run_job(job: SurfaceJob, out: str | Path, *, chunks: int | None = None, devi
         for index in mine:
             a, b = rows[index]
             t = time.perf_counter()
-            values, acc = evaluate_rows(problem, plane, slice(a, b), job.split)
+            values, acc = evaluate_rows(problem, plane, slice(a, b), job.split, points_per_call)
             extra = {} if acc is None else {"accuracy": acc}
             _atomic_write(chunk_path(out, index), lambda f: np.savez(
                 f, values=values, rows=np.array([a, b]), directions_sha256=np.array(shared["sha256"]), **extra))

@@ -38,12 +38,16 @@ def _env(**extra: str) -> dict[str, str]:
 
 def surface(out: Path, *extra: str, ranks: int = 1, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``main.py surface`` in one process, or under ``torchrun`` with ``ranks`` gloo ranks on 127.0.0.1."""
-    cmd = [sys.executable]
-    if ranks > 1:
-        cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}", "--nnodes=1",
-                "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
-    cmd += ["main.py", "surface", *JOB, "--out", str(out), "--timeout", "60", *extra]
-    return subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=TIMEOUT)
+    for _attempt in range(3):  # the free port can be taken between probe and bind: try another
+        cmd = [sys.executable]
+        if ranks > 1:
+            cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}", "--nnodes=1",
+                    "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
+        cmd += ["main.py", "surface", *JOB, "--out", str(out), "--timeout", "60", *extra]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=TIMEOUT)
+        if "address already in use" not in proc.stderr.lower():
+            break
+    return proc
 
 
 def computed(proc: subprocess.CompletedProcess) -> list[int]:
