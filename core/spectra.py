@@ -177,8 +177,9 @@ def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 
     vecs = Q[:m].T @ S[:, idx]
     vecs = vecs / vecs.norm(dim=0, keepdim=True)
     res = torch.stack([(op.matvec(vecs[:, i]) - vals[i] * vecs[:, i]).norm() for i in range(vals.numel())])
+    # the true residuals can sit slightly above the estimate from rounding: allow 100 eps
     scale = vals.abs().max().clamp(min=torch.finfo(op.dtype).tiny)
-    return EigenResult(vals, vecs, res, m, bool((res <= max(tol, 10 * torch.finfo(op.dtype).eps) * scale * 10).all()))
+    return EigenResult(vals, vecs, res, m, bool((res <= max(tol, 100 * torch.finfo(op.dtype).eps) * scale).all()))
 
 
 def _ritz(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:

@@ -118,3 +118,15 @@ def test_bad_arguments_are_lab_errors():
         lanczos(A, which="middle")
     with pytest.raises(LabError, match="method must be"):
         hessian_eigen(make_problem("bowl"), torch.zeros(2, dtype=F64), method="power")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lanczos_on_cuda_matches_cpu():
+    lin = make_problem("linear", {"n": 300, "d": 500, "condition": 50.0, "seed": 4})
+    w = torch.zeros(500, dtype=F64)
+    cpu = hessian_eigen(lin, w, k=4, which="top", method="lanczos", seed=2)
+    lin.to("cuda", F64)
+    gpu = hessian_eigen(lin, w.cuda(), k=4, which="top", method="lanczos", seed=2)
+    assert gpu.eigenvectors.device.type == "cuda"
+    torch.testing.assert_close(gpu.eigenvalues.cpu(), cpu.eigenvalues, rtol=1e-9, atol=1e-12)
