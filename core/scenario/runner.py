@@ -229,6 +229,9 @@ class Result:
         out = self.run.summary()
         for entry in out["trajectories"]:
             entry.update(self.theory.get(entry["label"], {}))
+            trace = (self.sharpness or {}).get(entry["label"])
+            if trace:
+                entry["sharpness"] = {"steps": list(trace), "values": list(trace.values())}
         return {"title": self.scenario.title, "seed": self.scenario.seed, "seconds": round(self.seconds, 3), **out}
 
 
@@ -269,6 +272,14 @@ def _surface(scenario: Scenario, run: Run, progress: Progress | None, cancel: Ca
     )
 
 
+def _constant_hessian(problem: Problem) -> bool:
+    if importlib.util.find_spec("core.theory") is None:
+        return False
+    from core.theory import hessian_basis
+
+    return hessian_basis(problem) is not None
+
+
 def _theory(run: Run) -> dict[str, dict[str, float | None]]:
     """Predicted rate (spectral radius of the iteration matrix) next to the measured one, per trajectory."""
     import core.theory as theory
@@ -292,12 +303,16 @@ def _theory(run: Run) -> dict[str, dict[str, float | None]]:
 
 
 def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-            device: str | None = None, landscape: bool | None = None) -> Result:
+            device: str | None = None, landscape: bool | None = None, sharpness: bool | None = None) -> Result:
     """Runs a scenario: the trajectories, then (when present) the landscape slice of ``view`` and the
     theory numbers. ``progress(stage, done, total)`` is called as it goes (stage ``"run"`` or
     ``"landscape"``); ``cancel()`` returning true stops it with :class:`Cancelled`. ``device``
     overrides the scenario's device; ``landscape`` forces the slice on or off (default: when the
-    view shows a landscape)."""
+    view shows a landscape); ``sharpness`` the tracking of the top Hessian eigenvalue along each
+    trajectory (:func:`core.sharpness.track_sharpness`, about 50 points per run; default: when the
+    view shows the eigen panel and the problem's Hessian is not constant, i.e. not a quadratic or
+    least squares, and it has more than two parameters). Stages: ``"run"``, ``"landscape"``,
+    ``"sharpness"``."""
     start = time.perf_counter()
     problem, groups, steps, kw = build(scenario, device=device)
     gen = iterate(problem, groups, steps, progress_every=max(1, min(50, steps // 20)), **kw)
@@ -323,5 +338,15 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
             raise Cancelled("cancelled", "landscape") from None
     if importlib.util.find_spec("core.theory") is not None:
         result.theory = _theory(run)
+    if sharpness is None:
+        sharpness = "eigen" in scenario.view.panels and run.problem.dim > 2 and not _constant_hessian(run.problem)
+    if sharpness and run.thetas is not None and importlib.util.find_spec("core.sharpness") is not None:
+        from core.sharpness import as_result_dict, track_sharpness
+
+        traces = track_sharpness(run, every=max(1, steps // 50), seed=scenario.seed, cancel=cancel,
+                                 progress=None if progress is None else (lambda d, t: progress("sharpness", d, t)))
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled", "sharpness")
+        result.sharpness = as_result_dict(traces)
     result.seconds = time.perf_counter() - start
     return result
