@@ -69,6 +69,9 @@ def test_bad_parameters_are_lab_errors():
         make_problem("linear", {"data": "heat"})
     with pytest.raises(LabError, match="noise must be"):
         make_problem("linear", {"noise": -1.0})
+    with pytest.raises(LabError, match="only ridge applies") as err:
+        make_problem("linear", {"data": "heart", "n": 50})
+    assert err.value.path == "problem.n"
 
 
 # --- GD in SVD coordinates ---------------------------------------------------------------------------

@@ -300,6 +300,12 @@ def linear(data: str = "synthetic", n: int = 100, d: int = 2, singular_values: S
         return synthetic(n=n, d=d, singular_values=singular_values, condition=condition, sigma_max=sigma_max,
                          noise=noise, ridge=ridge, seed=seed, w_true=w_true, angle=angle)
     if data == "heart":
+        given = {"n": n != 100, "d": d != 2, "singular_values": singular_values is not None, "condition": condition is not None,
+                 "sigma_max": sigma_max != 1.0, "noise": noise != 0.0, "seed": seed != 0, "w_true": w_true is not None,
+                 "angle": angle is not None}
+        extra = [k for k, v in given.items() if v]
+        if extra:
+            raise LabError(f"data = 'heart' is fixed real data; only ridge applies, not {', '.join(extra)}", extra[0])
         return heart(ridge=ridge)
     raise LabError(f"unknown data {data!r}; allowed: synthetic, heart", "data")
 
