@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,6 @@ from core.scenario.schema import (
     BIAS, CENTERS, CONVERGENCE, DIRECTIONS, FORMAT, METRICS, PANELS, Beat, Expectation, GridSpec, OptimizerSpec,
     ProblemSpec, RandomSpec, Scenario, StartSpec, ViewSpec,
 )
-
-_OPT_KEYS = ("kind", "label", "color", "batch_size", "noise", "start")
-
 
 def _show(value: Any) -> str:
     text = repr(value)
@@ -232,13 +229,7 @@ def _optimizer(data: Any, i: int) -> OptimizerSpec:
         start=t.take("start", _start),
     )
     hyper = {k: _hyper_value(v, _join(path, k)) for k, v in t.rest().items()}
-    return _replace(spec, hyper=hyper)
-
-
-def _replace(obj: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(obj, **changes)
+    return replace(spec, hyper=hyper)
 
 
 def _view(data: Any) -> ViewSpec:
@@ -334,7 +325,7 @@ def from_dict(data: Mapping[str, Any], file: str = "") -> Scenario:
     try:
         scenario = _parse(dict(data))
         if file:
-            scenario = _replace(scenario, source=file)
+            scenario = replace(scenario, source=file)
         build(scenario)
     except LabError as exc:
         raise LabError(exc.message, exc.path, exc.file or file) from None
@@ -521,7 +512,7 @@ def set_path(s: Scenario, path: str, value: Any) -> Scenario:
         raise LabError(f"{path!r} does not name a key of this scenario", path)
     node[key] = _plain(value)
     if str(key).startswith(("beats", "expect")) or path.startswith(("beats", "expect")):
-        return _replace(from_dict(doc, s.source), source=s.source)
+        return replace(from_dict(doc, s.source), source=s.source)
     # the beats are unchanged: validate the rest (a beat's own ``set`` is checked through here)
     doc.pop("beats", None)
-    return _replace(from_dict(doc, s.source), beats=s.beats, source=s.source)
+    return replace(from_dict(doc, s.source), beats=s.beats, source=s.source)
