@@ -1,9 +1,10 @@
 """Neural-net problems: an MLP on a data set, its parameters flattened into one vector ``theta``.
 
 The net is an ``nn.Module`` that holds no weights of its own (it lives on the ``meta`` device);
-``theta[B, d]`` is cut into an unflattened view (``{name: [B, *shape]}``) and the module is run
-with ``torch.func.functional_call`` under ``torch.func.vmap`` over the ``B`` trajectories. That one
-batched path serves the engine (losses and gradients of many trajectories), the landscapes (many
+``theta[B, d]`` is cut into an unflattened view (``{name: [B, *shape]}``, no copy) and the module
+is run on it with ``torch.func.functional_call``. Its layers use the stacked weights directly,
+one ``baddbmm`` (batched matmul with the bias fused in) per layer for all ``B`` parameter vectors
+at once, so there is no Python loop and no per-vector dispatch. That one batched path serves the engine (losses and gradients of many trajectories), the landscapes (many
 grid points) and the spectra (Hessian-vector products), so every optimizer and analysis of the lab
 sees a net exactly as it sees a toy.
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from core.datasets import DATASETS, Dataset, heart_disease, load_dataset
 from core.errors import LabError
@@ -39,24 +40,38 @@ ACTIVATIONS = {
     "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu, "elu": F.elu,
     "softplus": F.softplus, "leaky_relu": F.leaky_relu, "identity": lambda x: x,
 }
+#: in-place variants, used when no gradient is recorded (grids): one pass less over the activations
+INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 LOSSES = ("bce", "mse", "cross_entropy")
 
 
 class MLP(nn.Module):
     """``Linear -> act -> Linear -> ... -> Linear``; the last layer emits logits (or values).
 
-    ``forward(z, first_preact=True)`` starts from the first layer's pre-activations ``z``: the
-    landscape code computes those itself, because they are affine in the plane coordinates."""
+    Called through ``functional_call`` with *stacked* parameters (``weight [B, out, in]``,
+    ``bias [B, out]``), it evaluates ``B`` nets at once: ``x`` is shared ``[n, p]`` or per net
+    ``[B, n, p]``, the output ``[B, n, out]``. ``forward(z, first_preact=True)`` starts from the first
+    layer's pre-activations ``z [B, n, h1]``: the landscape code computes those itself, because they
+    are affine in the plane coordinates."""
 
     def __init__(self, sizes: Sequence[int], activations: Sequence[str]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:]))
         self.activations = list(activations)
 
-    def forward(self, x: Tensor, first_preact: bool = False) -> Tensor:
-        h = x if first_preact else self.layers[0](x)
-        for act, layer in zip(self.activations, self.layers[1:]):
-            h = layer(ACTIVATIONS[act](h))
+    @staticmethod
+    def _linear(layer: nn.Linear, h: Tensor) -> Tensor:
+        W, b = layer.weight, layer.bias
+        if h.ndim == 2:
+            h = h.expand(W.shape[0], *h.shape)
+        return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+
+    def forward(self, x: Tensor, first_preact: bool = False, consume: bool = False) -> Tensor:
+        h = x if first_preact else self._linear(self.layers[0], x)
+        inplace = not torch.is_grad_enabled()
+        for k, (act, layer) in enumerate(zip(self.activations, self.layers[1:])):
+            mine = k > 0 or not first_preact or consume  # overwrite the caller's z only when allowed
+            h = self._linear(layer, INPLACE[act](h) if inplace and mine and act in INPLACE else ACTIVATIONS[act](h))
         return h
 
 
@@ -75,6 +90,7 @@ class NeuralProblem(Problem):
     X_test: Tensor | None = field(default=None, repr=False)
     y_test: Tensor | None = field(default=None, repr=False)
     dataset: Dataset | None = field(default=None, repr=False)
+    _hvp_cache: tuple | None = field(default=None, repr=False, compare=False)
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -94,13 +110,12 @@ class NeuralProblem(Problem):
     # -- evaluation --------------------------------------------------------------------------
     def forward(self, theta: Tensor, X: Tensor) -> Tensor:
         """Net outputs ``[B, n, out]`` for ``theta[B, d]`` on shared ``X[n, p]`` or per-row ``X[B, n, p]``."""
-        call = lambda p, x: functional_call(self.net, p, (x,))  # noqa: E731
-        return vmap(call, in_dims=(0, 0 if X.ndim == 3 else None))(self.unflatten(theta), X)
+        return functional_call(self.net, self.unflatten(theta), (X,))
 
-    def forward_from_preact(self, theta: Tensor, Z: Tensor) -> Tensor:
-        """Outputs ``[B, n, out]`` from first-layer pre-activations ``Z[B, n, h1]``."""
-        call = lambda p, z: functional_call(self.net, p, (z,), {"first_preact": True})  # noqa: E731
-        return vmap(call)(self.unflatten(theta), Z)
+    def forward_from_preact(self, theta: Tensor, Z: Tensor, consume: bool = False) -> Tensor:
+        """Outputs ``[B, n, out]`` from first-layer pre-activations ``Z[B, n, h1]`` (which may be
+        overwritten when ``consume`` and no gradient is recorded)."""
+        return functional_call(self.net, self.unflatten(theta), (Z,), {"first_preact": True, "consume": consume})
 
     def criterion(self, out: Tensor, y: Tensor) -> Tensor:
         """Mean loss per row ``[B]`` of outputs ``out[B, n, o]`` against targets ``y[n]`` or ``[B, n]``."""
@@ -169,20 +184,32 @@ class NeuralProblem(Problem):
         z = []
         for v in (theta0, d1, d2):
             p = self.unflatten(v)
-            z.append(torch.addmm(p[b_name], X, p[w_name].T))
-        Z = z[0] + a[:, None, None] * z[1] + b[:, None, None] * z[2]
+            z.append(torch.addmm(p[b_name], X, p[w_name].T).reshape(-1))
+        # [G, 3] @ [3, n * h1]: one pass that writes Z, instead of broadcast multiply-adds
+        Z = torch.mm(torch.stack([torch.ones_like(a), a, b], dim=1), torch.stack(z)).view(len(a), *X.shape[:1], -1)
         thetas = theta0 + a[:, None] * d1 + b[:, None] * d2
-        out = self.forward_from_preact(thetas, Z)
+        out = self.forward_from_preact(thetas, Z, consume=True)
         return self.criterion(out, y), self.accuracy_of(out, y)
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
-        """Hessian-vector product ``[d]`` by reverse-over-reverse autograd (Pearlmutter's trick as
-        double backward): on these nets about twice as fast as forward-over-reverse under vmap."""
-        with torch.enable_grad():
-            t = theta.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self.loss(t[None])[0], t, create_graph=True)
-            (hv,) = torch.autograd.grad(g, t, grad_outputs=v.to(g))
+        """Hessian-vector product ``[d]`` by reverse-over-reverse autograd (double backward).
+
+        Lanczos and power iteration call this many times at the *same* point, so the gradient
+        graph of the last ``theta`` (same tensor object, unmodified) is kept and each further
+        product is a single backward pass through it, as PyHessian does for one batch."""
+        cache = self._hvp_cache
+        if cache is None or cache[0] is not theta or cache[1] != theta._version:
+            with torch.enable_grad():
+                t = theta.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(self.loss(t[None])[0], t, create_graph=True)
+            cache = self._hvp_cache = (theta, theta._version, t, g)
+        _, _, t, g = cache
+        (hv,) = torch.autograd.grad(g, t, grad_outputs=v.to(g), retain_graph=True)
         return hv.detach()
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "NeuralProblem":
+        self._hvp_cache = None
+        return super().to(device, dtype)
 
     def initial_point(self, seed: int = 0) -> Tensor:
         """PyTorch's default ``nn.Linear`` initialization, seeded: per layer, weight then bias, each
