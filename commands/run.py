@@ -161,6 +161,11 @@ def check_file(path: Path, device: str | None = None) -> tuple[bool, str]:
         outcomes = check(result)
     except LabError as exc:
         return False, f"FAIL  {path}  {title}  error: {exc}  ({time.perf_counter() - start:.2f} s)"
+    except Exception as exc:  # a bug must fail this scenario, not hide the verdicts on the others
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        return False, f"FAIL  {path}  {title}  internal error: {type(exc).__name__}: {exc}  ({time.perf_counter() - start:.2f} s)"
     failed = [o for o in outcomes if not o.passed]
     seconds = time.perf_counter() - start
     if failed:

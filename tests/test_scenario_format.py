@@ -12,7 +12,7 @@ import torch
 
 from core.errors import LabError
 from core.scenario import (
-    CHECKS, Scenario, build, check, dump, execute, from_dict, get_path, load, loads, save, set_path, to_dict,
+    CHECKS, Scenario, build, check, dump, execute, from_dict, get_path, load, loads, save, set_path, to_dict, validate,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,10 @@ def test_replace_and_key_paths_edit_a_scenario_as_the_gui_does():
         set_path(s, "optimizers[1].lr", -1.0)
     with pytest.raises(LabError, match="does not name a key"):
         set_path(s, "optimizers[5].lr", 0.1)
+    swept = dataclasses.replace(s.optimizers[1], hyper={"lr": [0.1, 1]})  # lists, ints: as code may write them
+    normal = validate(dataclasses.replace(s, optimizers=(s.optimizers[0], swept), expect=()))
+    assert normal.optimizers[1].hyper == {"lr": (0.1, 1.0)} and loads(dump(normal)) == normal
+    assert build(normal)[1][1].size == 2 * 3
     edited = dataclasses.replace(s, steps=40)
     assert loads(dump(edited)).steps == 40
     with pytest.raises(LabError, match=r"expect\[0\]\.between: step 30 is past the end of the run \(steps = 12\)"):

@@ -492,6 +492,12 @@ def _walk(doc: Any, path: str) -> tuple[Any, str | int]:
     return node, parts[-1]
 
 
+def validate(s: Scenario) -> Scenario:
+    """A scenario edited in code (``dataclasses.replace``), checked like a file and normalized
+    (lists to tuples, integers to floats where a float is meant): what ``load(save(s))`` gives."""
+    return replace(from_dict(to_dict(s), s.source), source=s.source)
+
+
 def get_path(s: Scenario, path: str) -> Any:
     node, key = _walk(to_dict(s), path)
     try:

@@ -127,11 +127,13 @@ def hyper_rows(spec: Any, path: str) -> list[dict[str, float]]:
         if key not in names:
             raise LabError(f"{spec.kind} has no hyperparameter {key!r}{suggest(key, names)}; "
                            f"allowed: {', '.join(names)}, and label, color, batch_size, noise, start", f"{path}.{key}")
-        values = value if isinstance(value, tuple) else (value,)
-        for j, v in enumerate(values):
-            rule.spec(key).check(v, f"{path}.{key}" + (f"[{j}]" if isinstance(value, tuple) else ""))
+        sweep = isinstance(value, tuple | list)  # a list, from code that edits a scenario, is a sweep too
+        if sweep and not value:
+            raise LabError("a sweep needs at least one value", f"{path}.{key}")
+        for j, v in enumerate(value if sweep else (value,)):
+            rule.spec(key).check(v, f"{path}.{key}" + (f"[{j}]" if sweep else ""))
     keys = list(spec.hyper)
-    grids = [v if isinstance(v, tuple) else (v,) for v in spec.hyper.values()]
+    grids = [tuple(v) if isinstance(v, tuple | list) else (v,) for v in spec.hyper.values()]
     return [dict(zip(keys, combo)) for combo in itertools.product(*grids)] or [{}]
 
 
