@@ -242,14 +242,20 @@ def error_curves(kind: str, hyper: Mapping[str, Any] | None, h: Tensor, e0: Tens
 
 def predict(problem: Any, kind: str, hyper: Mapping[str, Any] | None, start: Tensor, steps: int) -> dict[str, Tensor] | None:
     """Predicted curves from ``start[d]`` on a quadratic or linear problem (``None`` otherwise):
-    ``per_direction [T+1, d]`` (error along each Hessian eigenvector), ``distance [T+1]`` (to the
-    minimizer the problem reports), ``gap [T+1]`` = ``0.5 sum h e^2`` (= loss - loss*), ``eigenvalues``."""
+    ``per_direction [T+1, d]`` (the offset from the problem's minimizer ``w*`` along each Hessian
+    eigenvector), ``distance [T+1]`` (to ``w*``), ``gap [T+1]`` = ``0.5 sum h e^2`` (= loss - loss*),
+    ``eigenvalues``. Coupled ``weight_decay = wd`` moves the fixed point to
+    ``w_wd = Q diag(h / (h + wd)) Q^T w*`` (ridge toward 0); the iterates converge there, so the
+    distance to ``w*`` levels off at ``|w_wd - w*|``."""
     basis = hessian_basis(problem)
     if basis is None or kind not in LINEAR_KINDS:
         return None
     h, Q, w_star = basis
-    e0 = Q.T @ (torch.as_tensor(start, dtype=h.dtype) - w_star)
-    per = error_curves(kind, hyper, h, e0, steps)
+    wd = float(_hyper(kind, hyper)["weight_decay"])
+    c = Q.T @ w_star
+    offset = -(wd / (h + wd)) * c if wd > 0 else torch.zeros_like(c)  # (w_wd - w*) in eigen coordinates
+    e0 = Q.T @ (torch.as_tensor(start, dtype=h.dtype) - w_star) - offset
+    per = error_curves(kind, hyper, h, e0, steps) + offset
     return {"per_direction": per, "distance": per.norm(dim=1), "gap": 0.5 * (h * per * per).sum(dim=1), "eigenvalues": h}
 
 

@@ -66,18 +66,15 @@ def test_predicted_error_curves_equal_engine_runs(kind, hyper):
     steps = 200
     r = run(p, [Group("x", kind, [hyper], start[None])], steps)
     pred = theory.predict(p, kind, hyper, start, steps)
+    e = (r.thetas[:, 0] - p.center) @ p.eigenvectors
+    torch.testing.assert_close(e, pred["per_direction"], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close((r.thetas[:, 0] - p.center).norm(dim=1), pred["distance"], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(r.loss[:, 0] - p.loss_star, pred["gap"], rtol=1e-8, atol=1e-12)
     shift = float(hyper.get("weight_decay", 0.0))
-    # with coupled weight decay the fixed point moves to (A + wd I)^{-1} A c; compare around it
-    A = p.A
-    w_fix = torch.linalg.solve(A + shift * torch.eye(4, dtype=F64), A @ p.center)
-    e = (r.thetas[:, 0] - w_fix) @ p.eigenvectors
-    if shift == 0:
-        torch.testing.assert_close(e, pred["per_direction"], rtol=1e-9, atol=1e-12)
-        torch.testing.assert_close((r.thetas[:, 0] - p.center).norm(dim=1), pred["distance"], rtol=1e-9, atol=1e-12)
-        torch.testing.assert_close(r.loss[:, 0] - p.loss_star, pred["gap"], rtol=1e-8, atol=1e-12)
-    else:
-        e0 = (start - w_fix) @ p.eigenvectors
-        torch.testing.assert_close(e, theory.error_curves(kind, hyper, H, e0, steps), rtol=1e-9, atol=1e-12)
+    if shift:  # coupled weight decay: the fixed point is (A + wd I)^{-1} A c, and the theory knows it
+        w_fix = torch.linalg.solve(p.A + shift * torch.eye(4, dtype=F64), p.A @ p.center)
+        far = theory.predict(p, kind, hyper, start, 20000)["distance"][-1]
+        assert float(far) == pytest.approx(float((w_fix - p.center).norm()), rel=1e-9)
 
 
 @pytest.mark.parametrize("kind,hyper", [("momentum", {"lr": 0.15, "momentum": 0.9}),
