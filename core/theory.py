@@ -259,6 +259,18 @@ def predict(problem: Any, kind: str, hyper: Mapping[str, Any] | None, start: Ten
     return {"per_direction": per, "distance": per.norm(dim=1), "gap": 0.5 * (h * per * per).sum(dim=1), "eigenvalues": h}
 
 
+def fixed_point(problem: Any, kind: str, hyper: Mapping[str, Any] | None) -> Tensor | None:
+    """Where the method converges on a quadratic or linear problem: the problem's minimizer ``w*``,
+    or with coupled ``weight_decay = wd`` the shrunk ``Q diag(h / (h + wd)) Q^T w*``. A rate should
+    be measured as the distance to this point (``None`` when there is no linear theory)."""
+    basis = hessian_basis(problem)
+    if basis is None or kind not in LINEAR_KINDS:
+        return None
+    h, Q, w_star = basis
+    wd = float(_hyper(kind, hyper)["weight_decay"])
+    return w_star if wd == 0 else Q @ ((h / (h + wd)) * (Q.T @ w_star))
+
+
 def hessian_basis(problem: Any) -> tuple[Tensor, Tensor, Tensor] | None:
     """``(h [d], Q [d, d], w_star [d])`` for problems whose Hessian is constant and known: the
     toy ``QuadraticProblem`` and ``LinearProblem``; ``None`` for every other problem."""

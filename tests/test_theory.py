@@ -75,6 +75,7 @@ def test_predicted_error_curves_equal_engine_runs(kind, hyper):
         w_fix = torch.linalg.solve(p.A + shift * torch.eye(4, dtype=F64), p.A @ p.center)
         far = theory.predict(p, kind, hyper, start, 20000)["distance"][-1]
         assert float(far) == pytest.approx(float((w_fix - p.center).norm()), rel=1e-9)
+        torch.testing.assert_close(theory.fixed_point(p, kind, hyper), w_fix, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind,hyper", [("momentum", {"lr": 0.15, "momentum": 0.9}),
@@ -187,3 +188,14 @@ def test_predicted_rate_on_linear_problems_and_none_elsewhere():
     assert theory.predict(make_problem("quartic"), "gd", {"lr": 0.1}, torch.zeros(1), 10) is None
     with pytest.raises(LabError, match="no hyperparameter"):
         theory.predicted_rate(wide, "momentum", {"beta": 0.9})
+
+
+def test_fixed_point_with_weight_decay_is_the_ridge_solution():
+    p = make_problem("linear", {"n": 30, "d": 3, "condition": 5.0, "noise": 0.2, "seed": 2})
+    lam = 0.3
+    torch.testing.assert_close(theory.fixed_point(p, "gd", {"lr": 0.1, "weight_decay": 2 * lam}), p.solution(lam),
+                               rtol=1e-12, atol=1e-12)
+    assert theory.fixed_point(p, "adam", {}) is None
+    r = run(p, [Group("gd", "gd", [{"lr": 0.4, "weight_decay": 2 * lam}], torch.zeros(1, 3))], 400)
+    dist = (r.thetas[:, 0] - theory.fixed_point(p, "gd", {"weight_decay": 2 * lam})).norm(dim=1)
+    assert theory.measured_rate(dist) == pytest.approx(theory.predicted_rate(p, "gd", {"lr": 0.4, "weight_decay": 2 * lam}), rel=1e-6)
