@@ -148,7 +148,8 @@ def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 
         q = start_vector(d, seed, op.dtype, op.device)
     else:
         q = q / nq
-    Q = torch.zeros(m_max + 1, d, dtype=op.dtype, device=op.device)
+    # the basis grows by doubling: a warm-started sharpness on a big net needs a few rows, not m_max
+    Q = torch.zeros(min(m_max + 1, 32), d, dtype=op.dtype, device=op.device)
     alpha = torch.zeros(m_max, dtype=op.dtype, device=op.device)
     beta = torch.zeros(m_max, dtype=op.dtype, device=op.device)
     Q[0] = q
@@ -163,6 +164,8 @@ def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 
         m = j + 1
         breakdown = bool(b <= 1e-14 * alpha[: j + 1].abs().max().clamp(min=1e-300))
         if not breakdown:
+            if j + 1 == Q.shape[0]:
+                Q = torch.cat([Q, torch.zeros(min(Q.shape[0], m_max + 1 - Q.shape[0]), d, dtype=op.dtype, device=op.device)])
             Q[j + 1] = w / b
         if breakdown or m == m_max or m == next_check:
             next_check = m + max(check_every, m // 8)
