@@ -104,6 +104,7 @@ def job_from_args(args: argparse.Namespace):
     if args.orthogonalize:
         base["orthogonalize"] = True
     base["split"] = args.split
+    base["params"] = json.loads(json.dumps(base.get("params", {})))  # tuples of a scenario -> lists, as stored
     if args.device:
         device = args.device
     return SurfaceJob(**base), device, scenario

@@ -73,8 +73,12 @@ class SurfaceJob:
     center: list[float] | None = None
 
     def spec(self) -> dict[str, Any]:
-        """The JSON form kept in the manifest (lists, not tuples, so it round-trips)."""
-        return json.loads(json.dumps(asdict(self)))
+        """The JSON form kept in the manifest (lists, not tuples, so it round-trips; a resolution
+        always as ``[na, nb]``, so ``101`` and ``[101, 101]`` are the same job)."""
+        spec = json.loads(json.dumps(asdict(self)))
+        if isinstance(spec["resolution"], int):
+            spec["resolution"] = [spec["resolution"]] * 2
+        return spec
 
 
 @dataclass

@@ -168,3 +168,64 @@ def test_stored_directions_are_checked(single, tmp_path):
     np.savez(out / "directions.npz", **arrays)
     proc = surface(out)
     assert proc.returncode == 2 and "do not match the manifest's sha256" in proc.stderr
+
+
+SCENARIO = """
+format = 1
+title = "surface job from a scenario"
+seed = 7
+dtype = "float64"
+steps = 5
+
+[problem]
+kind = "quadratic"
+eigenvalues = [1.0, 25.0]
+angle = 30.0
+
+[start]
+points = [[1.0, 1.0]]
+
+[[optimizers]]
+kind = "gd"
+lr = 0.01
+
+[view]
+directions = "axes"
+span = [[-2.0, 2.0], [-1.0, 1.0]]
+resolution = 9
+"""
+
+
+def _args(*argv: str):
+    import main
+
+    return main.build_parser().parse_args(["surface", *argv])
+
+
+def test_scenario_sets_the_job_and_options_override(tmp_path):
+    from commands.surface import job_from_args
+
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO)
+    job, device, scenario = job_from_args(_args(str(path), "--out", str(tmp_path / "o"), "--resolution", "9", "5"))
+    assert (job.problem, job.params, job.directions, job.seed, job.resolution) == (
+        "quadratic", {"eigenvalues": [1.0, 25.0], "angle": 30.0}, "axes", 7, [9, 5])
+    assert job.span == [[-2.0, 2.0], [-1.0, 1.0]] and device == "auto" and scenario["file"] == str(path)
+    report = run_job(job, tmp_path / "o", device="cpu", log=None)
+    with np.load(report.surface) as z:
+        v, a, b = z["values"], z["alphas"], z["betas"]
+    assert v.shape == (5, 9)
+    # axes: the parameter plane itself, f = 0.5 w^T A w with A = R diag(1, 25) R^T
+    import math
+
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    R = np.array([[c, -s], [s, c]])
+    A = R @ np.diag([1.0, 25.0]) @ R.T
+    w = np.array([a[2], b[4]])
+    np.testing.assert_allclose(v[4, 2], 0.5 * w @ A @ w, rtol=1e-12)
+
+    path.write_text(SCENARIO.replace('directions = "axes"', 'directions = "pca"'))
+    with pytest.raises(LabError, match=r"view\.directions: directions 'pca' need a trajectory"):
+        job_from_args(_args(str(path), "--out", str(tmp_path / "p")))
+    with pytest.raises(LabError, match=r"--param: expected KEY=VALUE"):
+        job_from_args(_args("--problem", "bowl", "--param", "x", "--out", str(tmp_path / "q")))
