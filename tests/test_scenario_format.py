@@ -60,6 +60,7 @@ panels = ["landscape", "convergence", "eigen"]
 span = [[-2.0, 2.0], [-3.0, 3.0]]
 resolution = 41
 log_scale = true
+directions = "random"
 center = [0.5, 0.5]
 convergence = "gap"
 
@@ -115,6 +116,8 @@ def test_replace_and_key_paths_edit_a_scenario_as_the_gui_does():
         set_path(s, "optimizers[1].lr", -1.0)
     with pytest.raises(LabError, match="does not name a key"):
         set_path(s, "optimizers[5].lr", 0.1)
+    with pytest.raises(LabError, match=r"view\.center: the parameter plane \(directions = 'axes'\) is drawn over span"):
+        set_path(s, "view.directions", "axes")
     swept = dataclasses.replace(s.optimizers[1], hyper={"lr": [0.1, 1]})  # lists, ints: as code may write them
     normal = validate(dataclasses.replace(s, optimizers=(s.optimizers[0], swept), expect=()))
     assert normal.optimizers[1].hyper == {"lr": (0.1, 1.0)} and loads(dump(normal)) == normal

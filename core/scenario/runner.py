@@ -174,6 +174,9 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
     view = scenario.view
     if view.trajectory is not None and view.trajectory not in known:
         raise LabError(f"no trajectory labelled {view.trajectory!r}{suggest(view.trajectory, known)}", "view.trajectory")
+    if view.center is not None and "landscape" in view.panels and directions(view.directions, problem) == "axes":
+        raise LabError("the parameter plane (directions = 'axes') is drawn over span, it has no center; "
+                       "use span, or center a random, pca, hessian or segment slice", "view.center")
     if isinstance(view.center, tuple) and len(view.center) != problem.dim:
         raise LabError(f"center has {len(view.center)} coordinates but the problem has {problem.dim}", "view.center")
     if "landscape" in view.panels and view.directions == "axes" and problem.dim > 2:
