@@ -28,6 +28,7 @@ from core.scenario.schema import Scenario, StartSpec
 
 MAX_TRAJECTORIES = 100_000
 RECORD_LIMIT = 50_000_000  # recorded parameter floats (steps x trajectories x dim) kept in memory
+TRACK_SHARPNESS_DIM = 64  # smaller Hessians are cheap enough to compute exactly when a frame is shown
 FILE_KEYS = ("data", "dataset", "path", "file")
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".npz", ".npy", ".json", ".pt")
 
@@ -316,7 +317,7 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     view shows a landscape); ``sharpness`` the tracking of the top Hessian eigenvalue along each
     trajectory (:func:`core.sharpness.track_sharpness`, about 50 points per run; default: when the
     view shows the eigen panel and the problem's Hessian is not constant, i.e. not a quadratic or
-    least squares, and it has more than two parameters). Stages: ``"run"``, ``"landscape"``,
+    least squares, and it has more than 64 parameters). Stages: ``"run"``, ``"landscape"``,
     ``"sharpness"``."""
     start = time.perf_counter()
     problem, groups, steps, kw = build(scenario, device=device)
@@ -344,7 +345,8 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     if importlib.util.find_spec("core.theory") is not None:
         result.theory = _theory(run)
     if sharpness is None:
-        sharpness = "eigen" in scenario.view.panels and run.problem.dim > 2 and not _constant_hessian(run.problem)
+        sharpness = ("eigen" in scenario.view.panels and run.problem.dim > TRACK_SHARPNESS_DIM
+                     and not _constant_hessian(run.problem))
     if sharpness and run.thetas is not None and importlib.util.find_spec("core.sharpness") is not None:
         from core.sharpness import as_result_dict, track_sharpness
 
