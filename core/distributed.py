@@ -50,6 +50,7 @@ CHUNK_DIR = "chunks"
 DEFAULT_CHUNKS = 32
 STOP_AFTER_ENV = "LANDSCAPE_LAB_STOP_AFTER"  # test hook: a rank exits after writing this many chunks
 STOPPED_EXIT = 75
+STALE_TMP_S = 60.0  # a temporary chunk file this old belongs to a writer that died
 
 
 @dataclass(frozen=True)
@@ -305,8 +306,10 @@ def _prepare(out: Path, job: SurfaceJob, problem: Problem, chunks: int | None, r
         manifest = _manifest(job, plane, rows, ranks.world, ranks.device, scenario)
         _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=2).encode()))
     (out / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
-    for stale in (out / CHUNK_DIR).glob(".*.tmp"):  # left by a killed writer; never a finished chunk
-        stale.unlink(missing_ok=True)
+    for stale in (out / CHUNK_DIR).glob(".*.tmp"):  # left by a killed writer (a live one holds its tmp for
+        with contextlib.suppress(OSError):          # milliseconds, so only old ones go): never a finished chunk
+            if time.time() - stale.stat().st_mtime > STALE_TMP_S:
+                stale.unlink()
     missing = [i for i, r in enumerate(rows) if not _chunk_ok(chunk_path(out, i), r, manifest["directions"]["sha256"])]
     return {"plane": plane.arrays(), "axis_labels": plane.axis_labels, "rows": rows, "missing": missing,
             "sha256": manifest["directions"]["sha256"]}
