@@ -381,3 +381,19 @@ def test_the_annotated_example_in_the_docs_loads_runs_and_holds():
     assert len(s.optimizers) == 2 and s.beats[1].set == {"optimizers[0].lr": 0.05}
     outcomes = check(execute(s, device="cpu", landscape=False))
     assert outcomes and all(o.passed for o in outcomes), [o.describe() for o in outcomes]
+
+
+def test_sharpness_is_tracked_along_a_net_run_when_the_eigen_panel_shows_it():
+    from core.spectra import sharpness
+
+    s = scenario('steps = 10\n[problem]\nkind = "mlp"\ndataset = "moons"\nhidden = [16]\nn = 64\n[start]\ninit = true\n'
+                 '[[optimizers]]\nkind = "gd"\nlabel = "GD"\nlr = 0.5\n[view]\npanels = ["convergence", "eigen"]\n'
+                 '[[expect]]\ncheck = "sharpness"\noptimizer = "GD"\nwithin = 1000.0\n')
+    result = execute(s, device="cpu")
+    assert result.run.problem.dim > 64 and list(result.sharpness["GD"]) == list(range(11))
+    theta = result.run.thetas[10, 0]
+    assert result.sharpness["GD"][10] == pytest.approx(sharpness(result.run.problem, theta)[0], rel=1e-4)
+    assert result.summary()["trajectories"][0]["sharpness"]["steps"] == list(range(11))
+    (o,) = check(result)
+    assert f"sharpness {result.sharpness['GD'][10]:.4g} at step 10" == o.measured
+    assert execute(s, device="cpu", sharpness=False).sharpness is None
