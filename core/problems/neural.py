@@ -62,6 +62,8 @@ class MLP(nn.Module):
     @staticmethod
     def _linear(layer: nn.Linear, h: Tensor) -> Tensor:
         W, b = layer.weight, layer.bias
+        if W.shape[0] == 1:  # one net (Hessians, single runs): a plain addmm has the cheaper graph
+            return torch.addmm(b[0], h.reshape(-1, h.shape[-1]), W[0].T).reshape(1, -1, W.shape[1])
         if h.ndim == 2:
             h = h.expand(W.shape[0], *h.shape)
         return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
