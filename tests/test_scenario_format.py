@@ -303,6 +303,20 @@ def test_failures_say_measured_and_required():
     assert not o.passed and o.measured.startswith("diverged at step ") and o.required == "diverges at step 3"
 
 
+def test_expectation_keys_are_checked_per_kind():
+    base = 'steps = 5\n[problem]\nkind = "quartic"\n[start]\npoints = [[2.5]]\n[[optimizers]]\nkind = "gd"\nlabel = "GD"\n[[expect]]\n'
+    with pytest.raises(LabError, match=r"expect\[0\]\.tol: key 'tol' does not apply to check 'final_loss'; allowed for 'final_loss': check, note, optimizer, below, above, at_least"):
+        scenario(base + 'check = "final_loss"\noptimizer = "GD"\nbelow = 1.0\ntol = 1e-3\n')
+    with pytest.raises(LabError, match=r"expect\[0\]\.tool: unknown key 'tool' \(did you mean 'tol'\?\)"):
+        scenario(base + 'check = "steps_to"\noptimizer = "GD"\ntool = 1e-3\n')
+    with pytest.raises(LabError, match=r"expect\[0\]: give below, above or both"):
+        scenario(base + 'check = "distance"\noptimizer = "GD"\n')
+    with pytest.raises(LabError, match=r"expect\[0\]\.check: 'final' is not allowed \(did you mean 'final_loss'\?\)"):
+        scenario(base + 'check = "final"\noptimizer = "GD"\n')
+    with pytest.raises(LabError, match=r"expect\[0\]\.at: step 9 is past the end of the run \(steps = 5\)"):
+        scenario(base + 'check = "diverged"\noptimizer = "GD"\nat = 9\n')
+
+
 def test_landscape_minimum_off_centre_fails():
     runs = RUNS.replace('eigenvalues = [1.0, 10.0]', 'eigenvalues = [1.0, 10.0]\ncenter = [1.0, 1.0]')
     o = outcome('check = "landscape_min_near_center"\nwithin = 0.5\n', runs)

@@ -296,11 +296,13 @@ def _expectation(data: Any, i: int) -> Expectation:
     required, optional = CHECKS[check].required, CHECKS[check].optional + (("at_least",) if CHECKS[check].per_trajectory else ())
     allowed = ("check", "note", *required, *optional)
     for key in t.data:
-        if key not in allowed:
-            known = [f.name for f in fields(Expectation)]
-            hint = suggest(key, list(allowed)) if key not in known else ""
-            raise LabError(f"{'unknown key' if key not in known else 'key'} {key!r} {'' if key not in known else 'does not apply to ' + repr(check) + ' '}{hint}; "
-                           f"allowed for {check!r}: {', '.join(allowed)}".replace("  ", " "), _join(path, key))
+        if key in allowed:
+            continue
+        if key in {f.name for f in fields(Expectation)}:
+            what = f"key {key!r} does not apply to check {check!r}"
+        else:
+            what = f"unknown key {key!r}{suggest(key, list(allowed))}"
+        raise LabError(f"{what}; allowed for {check!r}: {', '.join(allowed)}", _join(path, key))
     for key in required:
         if key not in t.data:
             raise LabError(f"check {check!r} needs {key!r} ({CHECKS[check].doc})", _join(path, key))
