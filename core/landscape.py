@@ -255,10 +255,10 @@ def _auto_chunk(problem: Problem, n_points: int, split: str) -> int:
 
 
 def _losses(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | None, coords: Tensor,
-            split: str) -> tuple[Tensor, Tensor | None]:
+            split: str, workspace: dict) -> tuple[Tensor, Tensor | None]:
     """Loss (and accuracy) ``[G]`` at the plane points ``coords[G, 2]``: one batched call."""
     if hasattr(problem, "loss_on_plane"):
-        return problem.loss_on_plane(theta0, d1, d2, coords, split)
+        return problem.loss_on_plane(theta0, d1, d2, coords, split, workspace=workspace)
     pts = theta0 + coords[:, :1] * d1 + (coords[:, 1:2] * d2 if d2 is not None else 0)
     if hasattr(problem, "evaluate"):
         return problem.evaluate(pts, split)
@@ -294,11 +294,12 @@ def evaluate_grid(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | Non
         raise LabError(f"chunk must be a positive number of grid points, got {chunk!r}", "chunk")
     values = torch.empty(total, device=dev, dtype=dt)
     acc: Tensor | None = None
+    workspace: dict = {}  # what a problem keeps between the chunks of this one grid
     with torch.no_grad():
         for start in range(0, total, chunk):
             if cancel is not None and cancel():
                 raise Cancelled(f"grid cancelled after {start} of {total} points")
-            loss, a = _losses(problem, theta0, d1, d2, coords[start:start + chunk], split)
+            loss, a = _losses(problem, theta0, d1, d2, coords[start:start + chunk], split, workspace)
             values[start:start + chunk] = loss
             if a is not None:
                 if acc is None:

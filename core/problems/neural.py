@@ -171,26 +171,41 @@ class NeuralProblem(Problem):
         return out[:, 0]
 
     def loss_on_plane(self, theta0: Tensor, d1: Tensor, d2: Tensor | None, coords: Tensor,
-                      split: str = "train") -> tuple[Tensor, Tensor | None]:
+                      split: str = "train", workspace: dict | None = None) -> tuple[Tensor, Tensor | None]:
         """Loss and accuracy ``[G]`` at ``theta0 + a d1 + b d2`` for ``coords[G, 2]`` (or ``[G, 1]``).
 
         The first layer is affine in ``(a, b)``: ``W1(a, b) x + b1(a, b) = z0 + a z1 + b z2`` with
         ``z0 = W1_0 x + b1_0``, ``z1 = D1 x + e1``, ``z2 = D2 x + e2``. These three ``[n, h1]``
         products are computed once per call instead of once per grid point, which removes the
-        (usually largest, ``p x h1``) input layer from the per-point cost. Exact up to rounding."""
+        (usually largest, ``p x h1``) input layer from the per-point cost. Exact up to rounding.
+
+        ``workspace`` (a dict the caller keeps for one grid) holds ``z0, z1, z2`` and the ``Z``
+        buffer between chunks, so neither is recomputed nor reallocated per chunk."""
         X, y = self.split_data(split)
         a = coords[:, 0]
         b = coords[:, 1] if coords.shape[1] > 1 and d2 is not None else torch.zeros_like(a)
         d2 = d2 if d2 is not None else torch.zeros_like(d1)
-        (w_name, _), (b_name, _) = self.shapes[0], self.shapes[1]
-        z = []
-        for v in (theta0, d1, d2):
-            p = self.unflatten(v)
-            z.append(torch.addmm(p[b_name], X, p[w_name].T).reshape(-1))
-        # [G, 3] @ [3, n * h1]: one pass that writes Z, instead of broadcast multiply-adds
-        Z = torch.mm(torch.stack([torch.ones_like(a), a, b], dim=1), torch.stack(z)).view(len(a), *X.shape[:1], -1)
-        thetas = theta0 + a[:, None] * d1 + b[:, None] * d2
-        out = self.forward_from_preact(thetas, Z, consume=True)
+        ws = workspace if workspace is not None else {}
+        if "z" not in ws:
+            (w_name, _), (b_name, _) = self.shapes[0], self.shapes[1]
+            z = []
+            for v in (theta0, d1, d2):
+                p = self.unflatten(v)
+                z.append(torch.addmm(p[b_name], X, p[w_name].T).reshape(-1))
+            ws["z"] = z
+        z = ws["z"]
+        G = len(a)
+        buf = ws.get("Z")
+        if buf is None or buf.shape[0] < G:
+            buf = ws["Z"] = torch.empty(G, z[0].numel(), device=z[0].device, dtype=z[0].dtype)
+        # two fused multiply-adds over [G, n * h1] (long contiguous rows: vectorized, cache-resident)
+        Z = torch.addcmul(z[0], a[:, None], z[1], out=buf[:G]).addcmul_(b[:, None], z[2]).view(G, X.shape[0], -1)
+        # the later layers' parameters at each point (the first layer's are already in Z)
+        off = sum(math.prod(s) for _, s in self.shapes[:2])
+        tail = torch.addcmul(theta0[off:], a[:, None], d1[off:]).addcmul_(b[:, None], d2[off:])
+        parts = torch.split(tail, [math.prod(s) for _, s in self.shapes[2:]], dim=1)
+        params = {name: p.reshape(G, *shape) for (name, shape), p in zip(self.shapes[2:], parts)}
+        out = functional_call(self.net, params, (Z,), {"first_preact": True, "consume": True}, strict=False)
         return self.criterion(out, y), self.accuracy_of(out, y)
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
