@@ -90,7 +90,8 @@ def test_grid_value_equals_direct_evaluation_in_float32(heart):
             assert abs(float(values[j, i]) - float(direct)) <= 1e-6 * max(1.0, abs(float(direct)))
 
 
-@pytest.mark.parametrize("kind,params", [("heart_net", {"hidden": 8}), ("net13", {}), ("quadratic", {"eigenvalues": [1.0, 3.0, 9.0]})])
+@pytest.mark.parametrize("kind,params", [("heart_net", {"hidden": 8}), ("net13", {}), ("quadratic", {"eigenvalues": [1.0, 3.0, 9.0]}),
+                                         ("mlp", {"dataset": "blobs", "hidden": [5, 4, 3], "activation": ["tanh", "relu", "gelu"], "n": 60})])
 def test_batched_grid_equals_a_plain_loop(kind, params):
     p = make_problem(kind, params)
     g = torch.Generator().manual_seed(7)
