@@ -56,7 +56,7 @@ def export_handler(args: argparse.Namespace) -> int:
     app.processEvents()
     if not window.session.open(args.file):
         raise LabError(window.banner.label.text() or "could not open the scenario", "", args.file)
-    window.session.wait()
+    window.session.wait(timeout_ms=600_000, extras=True)
     app.processEvents()
     if window.session.result is None:
         raise LabError(window.banner.label.text() or "the scenario did not run", "", args.file)

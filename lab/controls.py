@@ -44,6 +44,16 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+def describe_start(start: dict) -> str:
+    if start.get("init"):
+        return "the net's seeded initialization"
+    if "grid" in start:
+        return f"grid {show_value(start['grid'].get('n'))} per axis"
+    if "random" in start:
+        return f"{start['random'].get('n')} random points"
+    return show_value(start)
+
+
 def small_combo() -> QComboBox:
     """A combo box as wide as ten characters, so long names do not widen the controls column."""
     combo = QComboBox()
@@ -280,8 +290,9 @@ class Controls(QScrollArea):
             entry.setToolTip("start point(s): coordinates separated by commas, points by ';' (or click the landscape)")
             entry.editingFinished.connect(lambda w=entry: self._edit_start(w.text()))
         else:
-            entry = QLineEdit(show_value(start))
+            entry = QLineEdit(describe_start(start))
             entry.setReadOnly(True)
+            entry.setToolTip("set in the scenario file; a click on a 2-D landscape replaces it with one point")
         entry.setObjectName("start")
         self._row(form, "start", "start", entry)
         for key, low, high in (("steps", 1, 100_000), ("seed", 0, 2**31 - 1)):

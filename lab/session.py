@@ -80,6 +80,7 @@ class Session(QObject):
     busy = pyqtSignal(str)
     progress = pyqtSignal(int, int)
     dirty_changed = pyqtSignal(bool)
+    extras_changed = pyqtSignal()  # slow extras of the current result arrived (sharpness along the run)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +93,7 @@ class Session(QObject):
         self.dirty = False
         self.selected = 0  # the trajectory the eigen view follows
         self._worker: Worker | None = None
+        self._extra: Worker | None = None
         self._pending: tuple[dict, bool] | None = None
 
     # -- files -----------------------------------------------------------------------------
@@ -199,12 +201,10 @@ class Session(QObject):
         if structural or old_scenario is None:
             self.scenario_changed.emit()
         small = sync if sync is not None else _is_small(scenario)
-        if self._worker is not None:
-            self._worker.cancel()
-            self._worker = None
+        self._cancel_workers()
         if small:
             try:
-                result = sc.execute(scenario)
+                result = sc.execute(scenario, sharpness=False)
             except LabError as exc:
                 self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
                 return False
@@ -221,10 +221,44 @@ class Session(QObject):
 
     def cancel(self) -> None:
         """Cancels the computation in flight (the current state stays)."""
-        if self._worker is not None:
-            self._worker.cancel()
-            self._worker = None
+        if self._cancel_workers():
             self.busy.emit("")
+
+    def _cancel_workers(self) -> bool:
+        busy = False
+        for name in ("_worker", "_extra"):
+            worker = getattr(self, name)
+            if worker is not None:
+                worker.cancel()
+                setattr(self, name, None)
+                busy = True
+        return busy
+
+    def _start_extras(self) -> None:
+        """Sharpness along the run (nets), in the worker after the run is on screen: the same
+        choice ``core.scenario.execute`` makes, done in a second phase so the window never waits."""
+        from core.scenario.runner import TRACK_SHARPNESS_DIM, _constant_hessian
+
+        result, scenario = self.result, self.scenario
+        run = result.run
+        if (result.sharpness is not None or run.thetas is None or "eigen" not in scenario.view.panels
+                or run.problem.dim <= TRACK_SHARPNESS_DIM or _constant_hessian(run.problem)):
+            return
+        worker = Worker(_sharpness_job, run, max(1, run.steps // 50), scenario.seed)
+        worker.signals.progress.connect(self.progress)
+        worker.signals.result.connect(lambda value, w=worker, r=result: self._extras_done(w, r, value))
+        worker.signals.error.connect(lambda msg, w=worker: self._worker_failed(w, msg))
+        self._extra = worker
+        self.busy.emit("tracking the sharpness along the run ...")
+        worker.start()
+
+    def _extras_done(self, worker: Worker, result: Any, sharpness: dict) -> None:
+        if worker is not self._extra or result is not self.result:
+            return
+        self._extra = None
+        self.busy.emit("")
+        result.sharpness = sharpness
+        self.extras_changed.emit()
 
     def show_result(self, result: Any) -> None:
         """Shows an already computed :class:`Result` (headless snapshots of ``main.py run``)."""
@@ -241,19 +275,23 @@ class Session(QObject):
         self._take(result, reset_frame)
 
     def _worker_failed(self, worker: Worker, message: str) -> None:
-        if worker is not self._worker:
+        if worker is self._extra:
+            self._extra = None
+        elif worker is self._worker:
+            self._worker = None
+        else:
             return
-        self._worker = None
         self.busy.emit("")
         self.error.emit("", message)
 
-    def wait(self, timeout_ms: int = 60_000) -> None:
-        """Blocks (processing events) until the worker is done: for tests and headless export."""
+    def wait(self, timeout_ms: int = 120_000, extras: bool = False) -> None:
+        """Blocks (processing events) until the run (and with ``extras`` the sharpness tracking)
+        is done: for tests and headless export."""
         from PyQt6.QtCore import QCoreApplication, QElapsedTimer
 
         clock = QElapsedTimer()
         clock.start()
-        while self._worker is not None and clock.elapsed() < timeout_ms:
+        while (self._worker is not None or (extras and self._extra is not None)) and clock.elapsed() < timeout_ms:
             QCoreApplication.processEvents()
             self._worker_wait(10)
 
@@ -271,6 +309,7 @@ class Session(QObject):
         self.frame = 0 if reset_frame else min(self.frame, last)
         self.result_changed.emit()
         self.frame_changed.emit(self.frame)
+        self._start_extras()
 
     @property
     def steps(self) -> int:
@@ -309,4 +348,12 @@ def _is_small(scenario: Any) -> bool:
 
 def _execute_job(scenario: Any, progress, cancelled):
     """Runs in the worker thread: data in, data out."""
-    return scenario_api().execute(scenario, progress=lambda stage, done, total: progress(done, total), cancel=cancelled)
+    return scenario_api().execute(scenario, progress=lambda stage, done, total: progress(done, total), cancel=cancelled,
+                                  sharpness=False)
+
+
+def _sharpness_job(run: Any, every: int, seed: int, progress, cancelled):
+    from core.sharpness import as_result_dict, track_sharpness
+
+    traces = track_sharpness(run, every=every, seed=seed, progress=progress, cancel=cancelled)
+    return None if cancelled() else as_result_dict(traces)

@@ -29,6 +29,9 @@ class WorkerSignals(QObject):
     finished = pyqtSignal()
 
 
+_RUNNING: set["Worker"] = set()  # a cancelled worker is dropped by its owner but must live until its thread ends
+
+
 class Worker(QRunnable):
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
         super().__init__()
@@ -45,6 +48,7 @@ class Worker(QRunnable):
         return self._cancel.is_set()
 
     def start(self) -> None:
+        _RUNNING.add(self)
         QThreadPool.globalInstance().start(self)
 
     def run(self) -> None:  # runs in the pool thread
@@ -68,3 +72,4 @@ class Worker(QRunnable):
             if not self._cancel.is_set():
                 self.signals.result.emit(out)
         self.signals.finished.emit()
+        _RUNNING.discard(self)

@@ -32,6 +32,7 @@ class ConvergencePanel(QWidget):
         self.item.setLogMode(False, True)
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.setLabel("bottom", "step")
+        self.item.getAxis("left").enableAutoSIPrefix(False)
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#444", width=1.5))
         self.cursor.setZValue(10)
         self.cursor.sigPositionChanged.connect(self._scrub)

@@ -7,9 +7,9 @@
   the player. They follow lr and beta live because every knob change re-runs the session.
 - **Hessian spectrum** at the current iterate of the selected trajectory, as bars, with the GD
   stability line ``2 / lr``.
-- **Sharpness along the run** (nets): the top Hessian eigenvalue per step against ``2 / lr``
-  (Cohen et al. 2021, edge of stability), when the scenario tracks it, else at the current step,
-  computed in the worker when the player pauses.
+- **Sharpness along the run** (nets): the top Hessian eigenvalue per step against each
+  trajectory's stability line ``2 / lr`` (Cohen et al. 2021, edge of stability), tracked by the
+  session in the worker once the run is on screen.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 EXACT_DIM = 64  # Hessians up to this size are computed exactly on every frame
@@ -56,8 +56,7 @@ class EigenPanel(QWidget):
         self.limit = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DashLine),
                                      label="2/lr", labelOpts={"color": "#d62728", "position": 0.9})
         self.spec_plot.addItem(self.limit)
-        self.sharp_curve = pg.PlotDataItem(pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=4)
-        self.spec_plot.addItem(self.sharp_curve)
+        self.sharp_items: list[Any] = []  # per trajectory: its sharpness curve and its stability line
         self.sharp_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#444"))
         self.spec_plot.addItem(self.sharp_cursor)
         lay = QVBoxLayout(self)
@@ -68,12 +67,8 @@ class EigenPanel(QWidget):
         self._basis = None
         self._mode = "none"
         self._cache: dict[int, np.ndarray] = {}
-        self._pending_worker = None
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(250)
-        self._debounce.timeout.connect(self._sharpness_now)
         session.result_changed.connect(self.refresh)
+        session.extras_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
 
     # -- per run ---------------------------------------------------------------------------------
@@ -106,22 +101,43 @@ class EigenPanel(QWidget):
             self.points.append(sp)
         self.circle_plot.setVisible(self._mode != "sharpness")
         self.bars.setVisible(self._mode != "sharpness")
-        self.sharp_curve.setVisible(self._mode == "sharpness")
+        self.limit.setVisible(self._mode != "sharpness")
         self.sharp_cursor.setVisible(self._mode == "sharpness")
-        self.sharp_curve.clear()
+        for it in self.sharp_items:
+            self.spec_plot.removeItem(it)
+        self.sharp_items = []
         if self._mode == "sharpness":
-            self.spec_plot.setTitle("sharpness vs 2/lr", size="9pt")
-            self.spec_plot.setLabel("bottom", "step")
-            i = self.session.selected
-            if sharp and view.labels[i] in sharp:
-                series = sharp[view.labels[i]]
-                steps = sorted(series)
-                self.sharp_curve.setData(steps, [series[s] for s in steps])
+            self._draw_sharpness(view, sharp)
         else:
             self.spec_plot.setTitle("Hessian eigenvalues" + ("" if self._mode == "exact" else " here"), size="9pt")
             self.spec_plot.setLabel("bottom", "index (largest first)")
         self.circle_plot.setTitle("iteration matrix" + ("" if self._mode == "exact" else " (local)"), size="9pt")
         self.set_frame(self.session.frame)
+
+    def _draw_sharpness(self, view: Any, sharp: dict | None) -> None:
+        """Sharpness along the run per trajectory, with its stability line (GD: 2 / lr; heavy
+        ball: 2 (1 + beta) / lr, from ``core.sharpness.stability_limit``)."""
+        from core.sharpness import stability_limit
+
+        self.spec_plot.setTitle("sharpness along the run vs its stability line", size="9pt")
+        self.spec_plot.setLabel("bottom", "step")
+        self.spec_plot.enableAutoRange()
+        for i in range(view.size):
+            color = view.colors[i]
+            limit = stability_limit(view.kinds[i], view.hyper[i])
+            if limit is not None:
+                line = pg.InfiniteLine(pos=limit, angle=0, pen=pg.mkPen(color, width=1.3, style=Qt.PenStyle.DashLine),
+                                       label=f"{limit:.3g}", labelOpts={"color": color, "position": 0.05})
+                self.spec_plot.addItem(line)
+                self.sharp_items.append(line)
+            series = (sharp or {}).get(view.labels[i])
+            if series:
+                steps = sorted(series)
+                curve = pg.PlotDataItem(steps, [series[s] for s in steps], pen=pg.mkPen(color, width=2), symbol="o",
+                                        symbolSize=4, symbolBrush=color, symbolPen=None)
+                self.spec_plot.addItem(curve)
+                self.sharp_items.append(curve)
+        self.note.setText("" if sharp else "tracking the sharpness along the run (in the background) ...")
 
     # -- per frame -------------------------------------------------------------------------------
     def hessian_spectrum(self, step: int) -> np.ndarray | None:
@@ -154,10 +170,6 @@ class EigenPanel(QWidget):
             return
         if self._mode == "sharpness":
             self.sharp_cursor.setValue(step)
-            lr = view.hyper[self.session.selected].get("lr")
-            self._set_limit(lr)
-            if self.sharp_curve.xData is None or len(self.sharp_curve.xData) == 0:
-                self._debounce.start()
             return
         h = self.hessian_spectrum(step)
         if h is None:
@@ -198,31 +210,6 @@ class EigenPanel(QWidget):
             self.limit.setVisible(True)
         else:
             self.limit.setVisible(False)
-
-    def _sharpness_now(self) -> None:
-        """Sharpness at the current step of a net, in the worker (Lanczos on Hessian-vector products)."""
-        from lab.worker import Worker
-
-        view = self.session.view
-        if view is None or self._mode != "sharpness" or self.session.result.run.thetas is None:
-            return
-        i, step = self.session.selected, min(self.session.frame, view.last[self.session.selected])
-        problem = self.session.result.run.problem
-        theta = self.session.result.run.thetas[step, i]
-
-        def job(problem, theta, progress, cancelled):
-            from core.spectra import sharpness
-
-            value, _ = sharpness(problem, theta.to(problem.device, problem.dtype))
-            return float(value)
-
-        if self._pending_worker is not None:
-            self._pending_worker.cancel()
-        w = Worker(job, problem, theta)
-        w.signals.result.connect(lambda v, s=step: self.note.setText(f"sharpness at step {s}: {v:.4g} (2/lr = {2 / view.hyper[i]['lr']:.4g})"))
-        w.signals.error.connect(self.note.setText)
-        self._pending_worker = w
-        w.start()
 
     def set_font_size(self, points: int | None) -> None:
         from lab.style import set_plot_font
