@@ -229,3 +229,20 @@ def test_scenario_sets_the_job_and_options_override(tmp_path):
         job_from_args(_args(str(path), "--out", str(tmp_path / "p")))
     with pytest.raises(LabError, match=r"--param: expected KEY=VALUE"):
         job_from_args(_args("--problem", "bowl", "--param", "x", "--out", str(tmp_path / "q")))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (NCCL backend)")
+def test_nccl_ranks_on_gpus_equal_the_cpu_result(single, tmp_path):
+    import torch
+
+    ranks = min(2, torch.cuda.device_count())
+    env = _env()
+    env.pop("GLOO_SOCKET_IFNAME")
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", "--nnodes=1",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           "main.py", "surface", *JOB[:-1], "cuda", "--out", str(tmp_path), "--chunks", "5", "--timeout", "60"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "manifest.json").read_text())["created"]["device"].startswith("cuda")
+    np.testing.assert_allclose(values(tmp_path), values(single), rtol=1e-10, atol=1e-10)
