@@ -4,9 +4,10 @@ The net is an ``nn.Module`` that holds no weights of its own (it lives on the ``
 ``theta[B, d]`` is cut into an unflattened view (``{name: [B, *shape]}``, no copy) and the module
 is run on it with ``torch.func.functional_call``. Its layers use the stacked weights directly,
 one ``baddbmm`` (batched matmul with the bias fused in) per layer for all ``B`` parameter vectors
-at once, so there is no Python loop and no per-vector dispatch. That one batched path serves the engine (losses and gradients of many trajectories), the landscapes (many
-grid points) and the spectra (Hessian-vector products), so every optimizer and analysis of the lab
-sees a net exactly as it sees a toy.
+at once, so there is no Python loop and no per-vector dispatch. That one batched path serves the
+engine (losses and gradients of many trajectories), the landscapes (many grid points) and the
+spectra (Hessian-vector products), so every optimizer and analysis of the lab sees a net exactly
+as it sees a toy.
 
 Problems registered here:
 
@@ -113,11 +114,6 @@ class NeuralProblem(Problem):
     def forward(self, theta: Tensor, X: Tensor) -> Tensor:
         """Net outputs ``[B, n, out]`` for ``theta[B, d]`` on shared ``X[n, p]`` or per-row ``X[B, n, p]``."""
         return functional_call(self.net, self.unflatten(theta), (X,))
-
-    def forward_from_preact(self, theta: Tensor, Z: Tensor, consume: bool = False) -> Tensor:
-        """Outputs ``[B, n, out]`` from first-layer pre-activations ``Z[B, n, h1]`` (which may be
-        overwritten when ``consume`` and no gradient is recorded)."""
-        return functional_call(self.net, self.unflatten(theta), (Z,), {"first_preact": True, "consume": consume})
 
     def criterion(self, out: Tensor, y: Tensor) -> Tensor:
         """Mean loss per row ``[B]`` of outputs ``out[B, n, o]`` against targets ``y[n]`` or ``[B, n]``."""
