@@ -315,7 +315,7 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     ``"landscape"``); ``cancel()`` returning true stops it with :class:`Cancelled`. ``device``
     overrides the scenario's device; ``landscape`` forces the slice on or off (default: when the
     view shows a landscape); ``sharpness`` the tracking of the top Hessian eigenvalue along each
-    trajectory (:func:`core.sharpness.track_sharpness`, about 50 points per run; default: when the
+    trajectory (:func:`core.sharpness.track_sharpness`, about 32 points per run; default: when the
     view shows the eigen panel and the problem's Hessian is not constant, i.e. not a quadratic or
     least squares, and it has more than 64 parameters). Stages: ``"run"``, ``"landscape"``,
     ``"sharpness"``."""
@@ -350,7 +350,7 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     if sharpness and run.thetas is not None and importlib.util.find_spec("core.sharpness") is not None:
         from core.sharpness import as_result_dict, track_sharpness
 
-        traces = track_sharpness(run, every=max(1, steps // 50), seed=scenario.seed, cancel=cancel,
+        traces = track_sharpness(run, every=max(1, steps // 32), seed=scenario.seed, cancel=cancel,
                                  progress=None if progress is None else (lambda d, t: progress("sharpness", d, t)))
         if cancel is not None and cancel():
             raise Cancelled("cancelled", "sharpness")
