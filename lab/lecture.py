@@ -67,6 +67,7 @@ class Lecture:
         w.panels.set_font_size(None)
         w.caption.setStyleSheet("font-size: 15px; padding: 4px;")
         w.player.setStyleSheet("")
+        w.panels.highlight(None)
         w.showNormal()
 
     def activate(self, k: int) -> None:
@@ -82,8 +83,7 @@ class Lecture:
             if spec != self.session.spec:
                 self.session.apply(spec, sync=True)
         self.window.caption.setText(beat.caption)
-        if beat.highlight:
-            self.window.panels.highlight(beat.highlight)
+        self.window.panels.highlight(beat.highlight)
         if beat.panel:
             self.window.panels.panel(beat.panel).setVisible(True)
         if beat.pause:

@@ -42,6 +42,7 @@ class ConvergencePanel(QWidget):
         self.item.addItem(self.dots)
         self.legend = self.item.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
         self.curves: list[pg.PlotDataItem] = []
+        self.owner: list[int] = []  # trajectory index of each curve
         self.title = QLabel("<b>Convergence</b>")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -58,7 +59,7 @@ class ConvergencePanel(QWidget):
         for c in self.curves:
             self.item.removeItem(c)
         self.legend.clear()
-        self.curves = []
+        self.curves, self.owner = [], []
         steps = np.arange(view.steps + 1)
         for i in range(view.size):
             n = view.last[i] + 1
@@ -66,6 +67,7 @@ class ConvergencePanel(QWidget):
                                 name=view.labels[i], connect="finite")
             self.item.addItem(c)
             self.curves.append(c)
+            self.owner.append(i)
             if i in view.theory:
                 rate = view.rates.get(i)
                 t = pg.PlotDataItem(steps, positive(view.theory[i]),
@@ -73,6 +75,7 @@ class ConvergencePanel(QWidget):
                                     name=f"theory, rate {rate:.3g}" if rate else "theory")
                 self.item.addItem(t)
                 self.curves.append(t)
+                self.owner.append(i)
         self.item.setLabel("left", SERIES_NAMES.get(view.series_kind, view.series_kind))
         self.cursor.setBounds((0, view.steps))
         self.item.setXRange(0, view.steps, padding=0.02)
@@ -106,3 +109,11 @@ class ConvergencePanel(QWidget):
 
         set_plot_font(self.item, points)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
+
+    def highlight(self, label: str | None) -> None:
+        view = self.session.view
+        if view is None:
+            return
+        for c, i in zip(self.curves, self.owner):
+            on = label is None or label in (view.labels[i], view.entry[i])
+            c.setOpacity(1.0 if on else 0.2)

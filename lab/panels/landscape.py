@@ -279,3 +279,14 @@ class LandscapePanel(QWidget):
 
         set_plot_font(self.item, points)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
+
+    def highlight(self, label: str | None) -> None:
+        """Emphasises the trajectories named ``label`` (a trajectory or an optimizer entry); None resets."""
+        view = self.session.view
+        if view is None:
+            return
+        for i, tr in enumerate(self.tracks):
+            on = label is None or label in (view.labels[i], view.entry[i])
+            tr["path"].setOpacity(0.9 if label is not None and on else 0.55 if on else 0.15)
+            tr["trail"].setOpacity(1.0 if on else 0.2)
+            tr["head"].setOpacity(1.0 if on else 0.3)
