@@ -113,7 +113,7 @@ def multimin(dim: int = 1) -> Problem:
     """Two wells of different depth, for "SGD noise can escape a local minimum".
 
     1-D: ``h(x) = x^4/4 - x^2 + 0.4 x + 1`` has a shallow local minimum near ``x ~ 1.30`` and the
-    global one near ``x ~ -1.49``; 2-D adds ``y^2 / 2`` (``h(x) + y^2/2``)."""
+    global one near ``x ~ -1.505`` (roots of ``h'(x) = x^3 - 2x + 0.4``); 2-D adds ``y^2 / 2``."""
     if dim not in (1, 2):
         raise LabError(f"dim must be 1 or 2, got {dim!r}", "dim")
     h = lambda x: 0.25 * x**4 - x**2 + 0.4 * x + 1.0  # noqa: E731
