@@ -112,6 +112,7 @@ class Run:
     thetas: Tensor | None  # [steps + 1, B, d], or None when not recorded
     diverged_step: Tensor  # [B], -1 when the trajectory did not diverge
     final_theta: Tensor  # [B, d]
+    stochastic: list[bool] = field(default_factory=list)  # minibatch or noisy gradients, per trajectory
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -284,6 +285,7 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         colors=[g.color for g, _ in rows], seeds=seeds, steps=steps,
         loss=loss_rec.cpu(), grad_norm=gnorm_rec.cpu(), thetas=None if theta_rec is None else theta_rec.cpu(),
         diverged_step=diverged_at.cpu(), final_theta=theta.cpu(),
+        stochastic=[bool(g.batch_size) or g.noise > 0 for g, _ in rows],
     )
 
 

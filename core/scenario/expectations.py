@@ -83,7 +83,11 @@ def series(run: "Run", i: int, metric: str) -> Tensor:
 def rate_series(run: "Run", i: int, metric: str) -> Tensor:
     """``|metric|`` of trajectory ``i`` up to where it sinks to round-off (``1e-12`` of its start):
     a rate measured on the float64 floor is noise."""
-    values = series(run, i, metric).abs()
+    return above_floor(series(run, i, metric).abs())
+
+
+def above_floor(values: Tensor) -> Tensor:
+    """The leading part of ``values`` that stays above ``1e-12`` of the first (below is round-off)."""
     floor = float(values[0]) * 1e-12 if values.numel() else 0.0
     stop = torch.nonzero(~(values > floor)).flatten()
     return values[: int(stop[0])] if stop.numel() else values

@@ -287,18 +287,27 @@ def _constant_hessian(problem: Problem) -> bool:
 
 
 def _theory(run: Run) -> dict[str, dict[str, float | None]]:
-    """Predicted rate (spectral radius of the iteration matrix) next to the measured one, per trajectory."""
+    """Predicted rate (spectral radius of the iteration matrix) next to the measured one, per
+    trajectory. The measured rate is that of the distance to where the method converges
+    (:func:`core.theory.fixed_point`: the minimizer, shrunk by weight decay) when the problem has a
+    linear theory, else of the scenario's default metric. Stochastic trajectories get no prediction:
+    the spectral radius describes only their expected iterate, not the noisy path."""
     import core.theory as theory
-    from core.scenario.expectations import default_metric, rate_series
+    from core.scenario.expectations import above_floor, default_metric, rate_series
 
     out: dict[str, dict[str, float | None]] = {}
     metric = default_metric(run.problem)
     for i, label in enumerate(run.labels):
         entry: dict[str, float | None] = {"predicted_rate": None, "measured_rate": None}
         try:
-            p = theory.predicted_rate(run.problem, run.kinds[i], run.hyper[i])
+            stochastic = bool(run.stochastic) and run.stochastic[i]
+            p = None if stochastic else theory.predicted_rate(run.problem, run.kinds[i], run.hyper[i])
             entry["predicted_rate"] = None if p is None else float(p)
-            values = rate_series(run, i, metric)
+            target = theory.fixed_point(run.problem, run.kinds[i], run.hyper[i])
+            if target is not None and run.thetas is not None:
+                values = above_floor((run.thetas[: run.last_step(i) + 1, i].double() - target).norm(dim=1))
+            else:
+                values = rate_series(run, i, metric)
             if values.numel() >= 3 and not run.diverged(i):
                 m = float(theory.measured_rate(values))
                 entry["measured_rate"] = m if math.isfinite(m) else None
