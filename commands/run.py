@@ -104,14 +104,11 @@ def run_command(args: argparse.Namespace) -> int:
     return status
 
 
-def _render(result: Any, path: Path) -> bool | str | None:
-    """Renders the panels with the app's snapshot module when it is installed: True when written,
-    None when the module is absent, the reason when it failed."""
-    import importlib.util
+def _render(result: Any, path: Path) -> bool | str:
+    """Renders the panels with the app's snapshot module: True when written, the reason when it
+    failed (the results already written are kept either way)."""
     import os
 
-    if importlib.util.find_spec("lab") is None or importlib.util.find_spec("lab.snapshot") is None:
-        return None
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from core.errors import LabError
 

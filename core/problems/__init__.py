@@ -20,15 +20,10 @@ def register(name: str, factory: Callable[..., Problem]) -> None:
 
 
 def _load_extra() -> None:
-    """Linear and neural problems live in their own modules; they register themselves."""
-    import importlib
-
-    for mod in ("core.problems.linear", "core.problems.neural"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+    """Linear and neural problems live in their own modules (they import torch.func machinery and
+    data sets, so they load on first use) and register themselves."""
+    import core.problems.linear  # noqa: F401
+    import core.problems.neural  # noqa: F401
 
 
 def problem_parameters(kind: str) -> dict[str, inspect.Parameter]:

@@ -14,7 +14,6 @@ on quadratics, Goh 2017) or with a given ``expected`` value.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,8 +99,6 @@ def first_below(values: Tensor, tol: float) -> int | None:
 
 
 def _theory() -> Any:
-    if importlib.util.find_spec("core.theory") is None:
-        raise LabError("core.theory is not available in this build; give 'expected' instead", "rate")
     import core.theory
 
     return core.theory
@@ -232,12 +229,10 @@ def _sharpness_value(result: "Result", i: int, step: int) -> float:
     if run.thetas is None:
         raise LabError("sharpness needs recorded parameters", "sharpness")
     theta = run.thetas[step, i].to(run.problem.device, run.problem.dtype)
-    if importlib.util.find_spec("core.spectra") is not None:
-        from core.spectra import sharpness
+    from core.spectra import sharpness
 
-        value, _ = sharpness(run.problem, theta)
-        return float(value)
-    return float(torch.linalg.eigvalsh(run.problem.hessian(theta)).max())
+    value, _ = sharpness(run.problem, theta)
+    return float(value)
 
 
 def _landscape_min(e: Expectation, result: "Result", i: int) -> Verdict:

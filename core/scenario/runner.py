@@ -6,7 +6,6 @@ modules are present). The GUI re-runs an edited scenario through ``build``; ``ma
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import itertools
 import math
 import time
@@ -279,8 +278,6 @@ def _surface(scenario: Scenario, run: Run, progress: Progress | None, cancel: Ca
 
 
 def _constant_hessian(problem: Problem) -> bool:
-    if importlib.util.find_spec("core.theory") is None:
-        return False
     from core.theory import hessian_basis
 
     return hessian_basis(problem) is not None
@@ -344,19 +341,18 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     result = Result(scenario=scenario, run=run)
     if landscape is None:
         landscape = "landscape" in scenario.view.panels
-    if landscape and importlib.util.find_spec("core.landscape") is not None:
+    if landscape:
         import core.landscape
 
         try:
             result.surface = _surface(scenario, run, progress, cancel)
         except core.landscape.Cancelled:
             raise Cancelled("cancelled", "landscape") from None
-    if importlib.util.find_spec("core.theory") is not None:
-        result.theory = _theory(run)
+    result.theory = _theory(run)
     if sharpness is None:
         sharpness = ("eigen" in scenario.view.panels and run.problem.dim > TRACK_SHARPNESS_DIM
                      and not _constant_hessian(run.problem))
-    if sharpness and run.thetas is not None and importlib.util.find_spec("core.sharpness") is not None:
+    if sharpness and run.thetas is not None:
         from core.sharpness import as_result_dict, track_sharpness
 
         traces = track_sharpness(run, every=max(1, steps // 32), seed=scenario.seed, cancel=cancel,
