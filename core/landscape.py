@@ -155,11 +155,6 @@ def _cell(grid: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 # -- directions -----------------------------------------------------------------------------------
 
-def param_shapes(problem: Problem) -> list[tuple[str, tuple[int, ...]]]:
-    """The parameter tensors of ``theta``: a net's layout, else the whole vector as one filter."""
-    return list(getattr(problem, "shapes", None) or [("theta", (1, problem.dim))])
-
-
 def filter_normalize(direction: Tensor, weights: Tensor, shapes: Sequence[tuple[str, tuple[int, ...]]],
                      bias: str = "zero") -> Tensor:
     """Li et al. 2018's filter normalization of ``direction[d]`` against ``weights[d]``.
@@ -184,15 +179,18 @@ def filter_normalize(direction: Tensor, weights: Tensor, shapes: Sequence[tuple[
 def random_directions(problem: Problem, theta0: Tensor, seed: int = 0, *, filter_normalize_: bool = True,
                       bias: str = "zero", orthogonalize: bool = False, count: int = 2) -> list[Tensor]:
     """``count`` seeded Gaussian directions ``[d]`` (float64, CPU), filter-normalized against
-    ``theta0`` (else scaled to unit length). ``orthogonalize`` applies Gram-Schmidt to the second
+    ``theta0`` for nets (problems with a parameter layout ``shapes``), else scaled to unit length
+    (a toy or linear model has no filters). ``orthogonalize`` applies Gram-Schmidt to the second
     (keeping its norm; its filters then no longer match the weights exactly)."""
+    if bias not in BIAS_MODES:
+        raise LabError(f"unknown bias mode {bias!r}; allowed: {', '.join(BIAS_MODES)}", "view.bias")
     g = torch.Generator().manual_seed(int(seed))
     w = theta0.detach().double().cpu()
-    shapes = param_shapes(problem)
+    shapes = getattr(problem, "shapes", None)
     dirs = []
     for _ in range(count):
         d = torch.randn(problem.dim, generator=g, dtype=torch.float64)
-        d = filter_normalize(d, w, shapes, bias) if filter_normalize_ else d / d.norm()
+        d = filter_normalize(d, w, shapes, bias) if filter_normalize_ and shapes else d / d.norm()
         if not bool(d.norm() > 0):
             raise LabError("filter-normalized directions vanish at this centre (all its filters are zero); "
                            "use filter_normalize = false or another centre", "view.filter_normalize")
@@ -419,9 +417,10 @@ def compute_surface(problem: Problem, *, directions: str = "axes", center: Tenso
         d1, d2 = random_directions(problem, theta0, seed, filter_normalize_=filter_normalize, bias=bias,
                                    orthogonalize=orthogonalize)
         sp = _span(span, [[-1.0, 1.0], [-1.0, 1.0]], 2)
-        tag = "filter-normalized " if filter_normalize else "unit "
+        normalized = bool(filter_normalize and getattr(problem, "shapes", None))
+        tag = "filter-normalized " if normalized else "unit "
         labels = (f"{tag}random direction 1", f"{tag}random direction 2")
-        meta.update(filter_normalize=bool(filter_normalize), bias=bias, orthogonalize=bool(orthogonalize))
+        meta.update(filter_normalize=normalized, bias=bias, orthogonalize=bool(orthogonalize))
     else:  # hessian
         theta0 = centre(traj[-1] if traj is not None else None)
         d1, d2, vals = hessian_directions(problem, theta0, seed)

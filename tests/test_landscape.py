@@ -249,3 +249,11 @@ def test_sharpness_tracked_along_a_run_matches_dense_eigenvalues_and_limits():
     tr = track_sharpness(r, every=3, tol=1e-10)["gd"]
     dense = [float(torch.linalg.eigvalsh(p.hessian(r.thetas[t, 0]))[-1]) for t in tr.steps]
     assert tr.values == pytest.approx(dense, rel=1e-8)
+
+
+def test_problems_without_filters_get_unit_random_directions():
+    bowl = make_problem("bowl")  # its minimum is the default centre: filter normalization would vanish there
+    s = compute_surface(bowl, directions="random", resolution=5, seed=2)
+    torch.testing.assert_close(torch.stack([s.d1.norm(), s.d2.norm()]), torch.ones(2, dtype=torch.float64))
+    assert s.axis_labels[0].startswith("unit") and s.meta["filter_normalize"] is False
+    torch.testing.assert_close(s.values[2, 2], torch.tensor(2.0, dtype=torch.float64))  # the bowl's minimum, 2
