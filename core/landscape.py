@@ -253,13 +253,14 @@ def _auto_chunk(problem: Problem, n_points: int, split: str) -> int:
 
 
 def _losses(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | None, coords: Tensor,
-            split: str, workspace: dict) -> tuple[Tensor, Tensor | None]:
+            split: str, workspace: dict, accuracy: bool) -> tuple[Tensor, Tensor | None]:
     """Loss (and accuracy) ``[G]`` at the plane points ``coords[G, 2]``: one batched call."""
     if hasattr(problem, "loss_on_plane"):
-        return problem.loss_on_plane(theta0, d1, d2, coords, split, workspace=workspace)
+        return problem.loss_on_plane(theta0, d1, d2, coords, split, workspace=workspace, accuracy=accuracy)
     pts = theta0 + coords[:, :1] * d1 + (coords[:, 1:2] * d2 if d2 is not None else 0)
     if hasattr(problem, "evaluate"):
-        return problem.evaluate(pts, split)
+        loss, acc = problem.evaluate(pts, split)
+        return loss, acc if accuracy else None
     if split != "train":
         raise LabError(f"problem {problem.kind!r} has no test split", "view.split")
     return problem.loss(pts), None
@@ -267,10 +268,11 @@ def _losses(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | None, coo
 
 def evaluate_grid(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | None, alphas: Tensor,
                   betas: Tensor | None, *, chunk: int | None = None, progress: Progress = None,
-                  cancel: Cancel = None, split: str = "train") -> tuple[Tensor, Tensor | None]:
-    """Loss ``[nb, na]`` (``[na]`` on a line) and accuracy (or None) on the grid, on the problem's
-    device and dtype, in chunks of ``chunk`` grid points (automatic by default). ``progress(done,
-    total)`` is called after each chunk, ``cancel()`` checked before each (raises :class:`Cancelled`)."""
+                  cancel: Cancel = None, split: str = "train", accuracy: bool = True) -> tuple[Tensor, Tensor | None]:
+    """Loss ``[nb, na]`` (``[na]`` on a line) and accuracy (None for regression, or when not asked
+    for) on the grid, on the problem's device and dtype, in chunks of ``chunk`` grid points
+    (automatic by default). ``progress(done, total)`` is called after each chunk, ``cancel()``
+    checked before each (raises :class:`Cancelled`)."""
     if split not in SPLITS:
         raise LabError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}", "view.split")
     dev, dt = problem.device, problem.dtype
@@ -297,7 +299,7 @@ def evaluate_grid(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | Non
         for start in range(0, total, chunk):
             if cancel is not None and cancel():
                 raise Cancelled(f"grid cancelled after {start} of {total} points")
-            loss, a = _losses(problem, theta0, d1, d2, coords[start:start + chunk], split, workspace)
+            loss, a = _losses(problem, theta0, d1, d2, coords[start:start + chunk], split, workspace, accuracy)
             values[start:start + chunk] = loss
             if a is not None:
                 if acc is None:
@@ -314,7 +316,7 @@ def evaluate_plane(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | No
     """Loss ``[nb, na]`` at ``theta0 + alphas[i] d1 + betas[j] d2`` (``[na]`` when ``d2`` is None or
     ``betas`` empty); see :func:`evaluate_grid`."""
     return evaluate_grid(problem, theta0, d1, d2, alphas, betas, chunk=chunk, progress=progress,
-                         cancel=cancel, split=split)[0]
+                         cancel=cancel, split=split, accuracy=False)[0]
 
 
 def _resolution(resolution: int | Sequence[int]) -> tuple[int, int]:
@@ -352,14 +354,15 @@ def compute_surface(problem: Problem, *, directions: str = "axes", center: Tenso
                     span: list[list[float]] | None = None, resolution: int | Sequence[int] = 101, seed: int = 0,
                     filter_normalize: bool = True, bias: str = "zero", orthogonalize: bool = False,
                     thetas: Tensor | None = None, split: str = "train", progress: Progress = None,
-                    cancel: Cancel = None, chunk: int | None = None) -> Surface:
+                    cancel: Cancel = None, chunk: int | None = None, accuracy: bool = True) -> Surface:
     """A slice of ``problem``'s loss on its current device and dtype (see the module docstring).
 
     The centre is ``center`` if given, else the trajectory's last point (``pca``, ``random``,
     ``hessian`` with ``thetas``), its first (``segment``), the problem's initial point (nets) or
     its first known minimum. Default spans: the problem's box (``axes``), ``[-1, 1]^2`` (random and
     Hessian directions, in units of the direction), the trajectory's extent plus a 20 % margin
-    (``pca``), ``[-0.5, 1.5]`` (``segment``: 0 is the start, 1 the end)."""
+    (``pca``), ``[-0.5, 1.5]`` (``segment``: 0 is the start, 1 the end). ``accuracy=False`` skips
+    the accuracy surface."""
     if directions not in DIRECTIONS:
         from core.problems import suggest
 
@@ -430,7 +433,7 @@ def compute_surface(problem: Problem, *, directions: str = "axes", center: Tenso
     alphas = torch.linspace(sp[0][0], sp[0][1], na, **f64)
     betas = torch.linspace(sp[1][0], sp[1][1], nb, **f64) if d2 is not None else torch.zeros(0, **f64)
     values, acc = evaluate_grid(problem, theta0, d1, d2, alphas, betas, chunk=chunk, progress=progress,
-                                cancel=cancel, split=split)
+                                cancel=cancel, split=split, accuracy=accuracy)
     return Surface(alphas=alphas, betas=betas, values=values.cpu(), accuracy=None if acc is None else acc.cpu(),
                    axis_labels=labels, d1=d1, d2=d2, theta0=theta0, explained=explained, kind=directions,
                    split=split, meta=meta)

@@ -3,7 +3,7 @@
 The net is an ``nn.Module`` that holds no weights of its own (it lives on the ``meta`` device);
 ``theta[B, d]`` is cut into an unflattened view (``{name: [B, *shape]}``, no copy) and the module
 is run on it with ``torch.func.functional_call``. Its layers use the stacked weights directly,
-one ``baddbmm`` (batched matmul with the bias fused in) per layer for all ``B`` parameter vectors
+one GEMM or ``baddbmm`` (batched matmul, bias fused in) per layer for all ``B`` parameter vectors
 at once, so there is no Python loop and no per-vector dispatch. That one batched path serves the
 engine (losses and gradients of many trajectories), the landscapes (many grid points) and the
 spectra (Hessian-vector products), so every optimizer and analysis of the lab sees a net exactly
@@ -51,8 +51,10 @@ class MLP(nn.Module):
 
     Called through ``functional_call`` with *stacked* parameters (``weight [B, out, in]``,
     ``bias [B, out]``), it evaluates ``B`` nets at once: ``x`` is shared ``[n, p]`` or per net
-    ``[B, n, p]``, the output ``[B, n, out]``. ``forward(z, first_preact=True)`` starts from the first
-    layer's pre-activations ``z [B, n, h1]``: the landscape code computes those itself, because they
+    ``[B, n, p]``, the output ``[B, n, out]``. Inside, activations are feature-major
+    (``[B, features, n]``), so a layer is ``W h + b``: one GEMM for all nets on shared inputs, one
+    ``baddbmm`` (bias fused) otherwise. ``forward(z, first_preact=True)`` starts from the first
+    layer's pre-activations ``z [B, h1, n]``: the landscape code computes those itself, because they
     are affine in the plane coordinates."""
 
     def __init__(self, sizes: Sequence[int], activations: Sequence[str]) -> None:
@@ -61,21 +63,27 @@ class MLP(nn.Module):
         self.activations = list(activations)
 
     @staticmethod
+    def _first(layer: nn.Linear, x: Tensor) -> Tensor:
+        W, b = layer.weight, layer.bias  # [B, h, p], [B, h]
+        B, h, p = W.shape
+        if x.ndim == 2:  # inputs shared by all nets: one [B h, p] x [p, n] product
+            return torch.addmm(b.reshape(B * h, 1), W.reshape(B * h, p), x.T).view(B, h, -1)
+        return torch.baddbmm(b.unsqueeze(2), W, x.transpose(1, 2))
+
+    @staticmethod
     def _linear(layer: nn.Linear, h: Tensor) -> Tensor:
-        W, b = layer.weight, layer.bias
+        W, b = layer.weight, layer.bias  # [B, out, in], [B, out]; h [B, in, n]
         if W.shape[0] == 1:  # one net (Hessians, single runs): a plain addmm has the cheaper graph
-            return torch.addmm(b[0], h.reshape(-1, h.shape[-1]), W[0].T).reshape(1, -1, W.shape[1])
-        if h.ndim == 2:
-            h = h.expand(W.shape[0], *h.shape)
-        return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+            return torch.addmm(b[0].unsqueeze(1), W[0], h[0]).unsqueeze(0)
+        return torch.baddbmm(b.unsqueeze(2), W, h)
 
     def forward(self, x: Tensor, first_preact: bool = False, consume: bool = False) -> Tensor:
-        h = x if first_preact else self._linear(self.layers[0], x)
+        h = x if first_preact else self._first(self.layers[0], x)
         inplace = not torch.is_grad_enabled()
         for k, (act, layer) in enumerate(zip(self.activations, self.layers[1:])):
             mine = k > 0 or not first_preact or consume  # overwrite the caller's z only when allowed
             h = self._linear(layer, INPLACE[act](h) if inplace and mine and act in INPLACE else ACTIVATIONS[act](h))
-        return h
+        return h.transpose(1, 2)
 
 
 @dataclass
@@ -129,8 +137,7 @@ class NeuralProblem(Problem):
         """Fraction classified right per row ``[B]``; ``None`` for regression."""
         if self.task == "regression":
             return None
-        y = y.expand(out.shape[:2])
-        if out.shape[-1] == 1:
+        if out.shape[-1] == 1:  # y is [n] or [B, n]; compare before broadcasting it
             pred = (out[..., 0] > 0) if self.loss_name == "bce" else (out[..., 0] > 0.5)
             return (pred == (y > 0.5)).to(out.dtype).mean(dim=-1)
         return (out.argmax(dim=-1) == y.long()).to(out.dtype).mean(dim=-1)
@@ -167,7 +174,8 @@ class NeuralProblem(Problem):
         return out[:, 0]
 
     def loss_on_plane(self, theta0: Tensor, d1: Tensor, d2: Tensor | None, coords: Tensor,
-                      split: str = "train", workspace: dict | None = None) -> tuple[Tensor, Tensor | None]:
+                      split: str = "train", workspace: dict | None = None,
+                      accuracy: bool = True) -> tuple[Tensor, Tensor | None]:
         """Loss and accuracy ``[G]`` at ``theta0 + a d1 + b d2`` for ``coords[G, 2]`` (or ``[G, 1]``).
 
         The first layer is affine in ``(a, b)``: ``W1(a, b) x + b1(a, b) = z0 + a z1 + b z2`` with
@@ -187,7 +195,7 @@ class NeuralProblem(Problem):
             z = []
             for v in (theta0, d1, d2):
                 p = self.unflatten(v)
-                z.append(torch.addmm(p[b_name], X, p[w_name].T).reshape(-1))
+                z.append(torch.addmm(p[b_name].unsqueeze(1), p[w_name], X.T).reshape(-1))  # [h1, n]
             ws["z"] = z
         z = ws["z"]
         G = len(a)
@@ -195,14 +203,14 @@ class NeuralProblem(Problem):
         if buf is None or buf.shape[0] < G:
             buf = ws["Z"] = torch.empty(G, z[0].numel(), device=z[0].device, dtype=z[0].dtype)
         # two fused multiply-adds over [G, n * h1] (long contiguous rows: vectorized, cache-resident)
-        Z = torch.addcmul(z[0], a[:, None], z[1], out=buf[:G]).addcmul_(b[:, None], z[2]).view(G, X.shape[0], -1)
+        Z = torch.addcmul(z[0], a[:, None], z[1], out=buf[:G]).addcmul_(b[:, None], z[2]).view(G, -1, X.shape[0])
         # the later layers' parameters at each point (the first layer's are already in Z)
         off = sum(math.prod(s) for _, s in self.shapes[:2])
         tail = torch.addcmul(theta0[off:], a[:, None], d1[off:]).addcmul_(b[:, None], d2[off:])
         parts = torch.split(tail, [math.prod(s) for _, s in self.shapes[2:]], dim=1)
         params = {name: p.reshape(G, *shape) for (name, shape), p in zip(self.shapes[2:], parts)}
         out = functional_call(self.net, params, (Z,), {"first_preact": True, "consume": True}, strict=False)
-        return self.criterion(out, y), self.accuracy_of(out, y)
+        return self.criterion(out, y), self.accuracy_of(out, y) if accuracy else None
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
         """Hessian-vector product ``[d]`` by reverse-over-reverse autograd (double backward).
