@@ -21,9 +21,19 @@ from core.errors import LabError
 DEFAULT_FPS = 15
 
 
+def _flush(widget: Any) -> None:
+    """Throttled panels (the eigen view) draw the current step before a grab."""
+    from lab.panels import PanelArea
+
+    areas = [widget] if isinstance(widget, PanelArea) else widget.findChildren(PanelArea)
+    for area in areas:
+        area.flush()
+    QCoreApplication.processEvents()
+
+
 def png(widget: Any, path: str | Path) -> Path:
     path = Path(path)
-    QCoreApplication.processEvents()
+    _flush(widget)
     if not widget.grab().save(str(path)):
         raise LabError("could not write the image", "", str(path))
     return path
@@ -83,7 +93,7 @@ def animation(session: Any, widget: Any, path: str | Path, *, fps: int = DEFAULT
             if cancel is not None and cancel():
                 raise LabError("export cancelled", "", str(path))
             session.set_frame(step)
-            QCoreApplication.processEvents()
+            _flush(widget)
             frame = to_array(widget.grab().toImage())
             if size is None:
                 size = frame.shape

@@ -203,11 +203,18 @@ class Session(QObject):
         small = sync if sync is not None else _is_small(scenario)
         self._cancel_workers()
         if small:
+            # a knob that leaves the problem and the view alone keeps the landscape (axes slices of
+            # toys depend on nothing else), so only the trajectories are recomputed
+            reuse = (self.result is not None and old_scenario is not None and self.result.surface is not None
+                     and scenario.problem == old_scenario.problem and scenario.view == old_scenario.view
+                     and scenario.view.directions in ("axes", "auto") and getattr(self.result.surface, "kind", "") == "axes")
             try:
-                result = sc.execute(scenario, sharpness=False)
+                result = sc.execute(scenario, sharpness=False, landscape=False if reuse else None)
             except LabError as exc:
                 self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
                 return False
+            if reuse:
+                result.surface = self.result.surface
             self._take(result, reset_frame)
         else:
             self.busy.emit("computing " + (scenario.title or "scenario") + " ...")

@@ -22,6 +22,8 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     session.set_frame(session.steps if step is None else step)
     area.show()
     app.processEvents()
+    area.flush()
+    app.processEvents()
     path = Path(path)
     area.grab().save(str(path))
     area.close()

@@ -67,5 +67,11 @@ class PanelArea(QWidget):
             if hasattr(panel, "highlight"):
                 panel.highlight(label)
 
+    def flush(self) -> None:
+        """Brings every throttled panel up to the current step."""
+        for panel in self.panels.values():
+            if hasattr(panel, "flush") and panel.isVisible():
+                panel.flush()
+
     def panel(self, name: str) -> QWidget:
         return self.panels[name]

@@ -33,6 +33,9 @@ class ConvergencePanel(QWidget):
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.setLabel("bottom", "step")
         self.item.getAxis("left").enableAutoSIPrefix(False)
+        from lab.panels.landscape import cache_axes
+
+        cache_axes(self.item)
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#444", width=1.5))
         self.cursor.setZValue(10)
         self.cursor.sigPositionChanged.connect(self._scrub)
@@ -43,6 +46,7 @@ class ConvergencePanel(QWidget):
         self.legend = self.item.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
         self.curves: list[pg.PlotDataItem] = []
         self.owner: list[int] = []  # trajectory index of each curve
+        self._signature: tuple = ()
         self.title = QLabel("<b>Convergence</b>")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -56,25 +60,30 @@ class ConvergencePanel(QWidget):
         view = self.session.view
         if view is None:
             return
-        for c in self.curves:
-            self.item.removeItem(c)
-        self.legend.clear()
-        self.curves, self.owner = [], []
         steps = np.arange(view.steps + 1)
+        wanted = []  # (owner, x, y, pen, name) per curve
         for i in range(view.size):
             n = view.last[i] + 1
-            c = pg.PlotDataItem(steps[:n], positive(view.series[:n, i]), pen=pg.mkPen(view.colors[i], width=2),
-                                name=view.labels[i], connect="finite")
-            self.item.addItem(c)
-            self.curves.append(c)
-            self.owner.append(i)
+            wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=2), view.labels[i]))
             if i in view.theory:
                 rate = view.rates.get(i)
-                t = pg.PlotDataItem(steps, positive(view.theory[i]),
-                                    pen=pg.mkPen(view.colors[i], width=1.3, style=Qt.PenStyle.DashLine),
-                                    name=f"theory, rate {rate:.3g}" if rate else "theory")
-                self.item.addItem(t)
-                self.curves.append(t)
+                wanted.append((i, steps, positive(view.theory[i]),
+                               pg.mkPen(view.colors[i], width=1.3, style=Qt.PenStyle.DashLine),
+                               f"theory, rate {rate:.3g}" if rate else "theory"))
+        signature = tuple((w[0], w[4], view.colors[w[0]]) for w in wanted)
+        if signature == self._signature:  # same curves (a knob moved): new data in place
+            for c, w in zip(self.curves, wanted):
+                c.setData(w[1], w[2])
+        else:
+            self._signature = signature
+            for c in self.curves:
+                self.item.removeItem(c)
+            self.legend.clear()
+            self.curves, self.owner = [], []
+            for i, x, y, pen, name in wanted:
+                c = pg.PlotDataItem(x, y, pen=pen, name=name, connect="finite")
+                self.item.addItem(c)
+                self.curves.append(c)
                 self.owner.append(i)
         self.item.setLabel("left", SERIES_NAMES.get(view.series_kind, view.series_kind))
         self.cursor.setBounds((0, view.steps))

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 EXACT_DIM = 64  # Hessians up to this size are computed exactly on every frame
 SPECTRUM_K = 20  # bars shown at most
+THROTTLE_MS = 80
 
 
 class EigenPanel(QWidget):
@@ -67,6 +68,15 @@ class EigenPanel(QWidget):
         self._basis = None
         self._mode = "none"
         self._cache: dict[int, np.ndarray] = {}
+        # a Hessian per frame costs a few ms: while playing, the panel follows at most every THROTTLE_MS
+        self._throttle = QTimer(self)
+        self._throttle.setSingleShot(True)
+        self._throttle.setInterval(THROTTLE_MS)
+        self._throttle.timeout.connect(lambda: self._draw(self.session.frame))
+        from lab.panels.landscape import cache_axes
+
+        for p in (self.circle_plot, self.spec_plot):
+            cache_axes(p)
         session.result_changed.connect(self.refresh)
         session.extras_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
@@ -170,6 +180,22 @@ class EigenPanel(QWidget):
             return
         if self._mode == "sharpness":
             self.sharp_cursor.setValue(step)
+            return
+        cached = self._basis is not None or (self.session.selected + 1000 * min(step, view.last[self.session.selected])) in self._cache
+        if cached:
+            self._draw(step)
+        elif not self._throttle.isActive():
+            self._throttle.start()
+
+    def flush(self) -> None:
+        """Draws the current step now (exports and snapshots cannot wait for the throttle)."""
+        self._throttle.stop()
+        if self._mode not in ("none", "sharpness"):
+            self._draw(self.session.frame)
+
+    def _draw(self, step: int) -> None:
+        view = self.session.view
+        if view is None or self._mode in ("none", "sharpness"):
             return
         h = self.hessian_spectrum(step)
         if h is None:

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor
+from PyQt6.QtGui import QBrush, QColor, QTransform
 from PyQt6.QtWidgets import QLabel, QPushButton, QStackedWidget, QVBoxLayout, QHBoxLayout, QWidget
 
 TRAIL = 24  # iterates in the fading trail
 N_CONTOURS = 14
+CONTOUR_GRID = 128
 
 
 def display_transform(values: np.ndarray, log: bool):
@@ -55,6 +56,15 @@ def fading_brushes(color: str, n: int = TRAIL) -> list[QBrush]:
         c.setAlphaF(0.08 + 0.8 * (k + 1) / n)
         out.append(QBrush(c))
     return out
+
+
+def cache_axes(plot_item: Any) -> None:
+    """Axes as cached pixmaps: a frame that only moves the trajectories then blits them instead of
+    re-rendering every tick label (the biggest cost of a frame otherwise)."""
+    from PyQt6.QtWidgets import QGraphicsItem
+
+    for name in ("left", "bottom", "right", "top"):
+        plot_item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 class LandscapePanel(QWidget):
@@ -112,6 +122,9 @@ class LandscapePanel(QWidget):
         session.result_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
         self._dim = 0
+        self._drawn: tuple = ()
+        self._tracks_for: tuple = ()
+        cache_axes(self.item)
 
     # -- data ----------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -122,19 +135,24 @@ class LandscapePanel(QWidget):
         self.log = bool((self.session.spec.get("view") or {}).get("log_scale", False))
         one_d = surface is not None and len(np.asarray(surface.betas)) == 0
         self._dim = 1 if one_d else 2
-        for iso in self.isocurves:
-            iso.setParentItem(None)
-            self.item.scene() and iso.scene() and iso.scene().removeItem(iso)
-        self.isocurves = []
-        self.image.setVisible(not one_d and surface is not None)
-        self.bar.setVisible(not one_d and surface is not None)
-        for it in (self.curve, self.deriv, self.tangent):
-            it.setVisible(one_d)
-            it.clear()
-        if surface is not None and one_d:
-            self._draw_curve(surface, view)
-        elif surface is not None:
-            self._draw_surface(surface)
+        key = (id(surface), self.log, one_d)
+        if key != self._drawn:  # a knob that kept the landscape keeps its image and contours
+            self._drawn = key
+            self._tracks_for = ()
+            for iso in self.isocurves:
+                iso.setParentItem(None)
+                if iso.scene() is not None:
+                    iso.scene().removeItem(iso)
+            self.isocurves = []
+            self.image.setVisible(not one_d and surface is not None)
+            self.bar.setVisible(not one_d and surface is not None)
+            for it in (self.curve, self.deriv, self.tangent):
+                it.setVisible(one_d)
+                it.clear()
+            if surface is not None and one_d:
+                self._draw_curve(surface, view)
+            elif surface is not None:
+                self._draw_surface(surface)
         labels = getattr(surface, "axis_labels", None) or (view.coord_names + ["", ""])[:2]
         self.item.setLabel("bottom", labels[0])
         self.item.setLabel("left", "loss" if one_d else labels[1])
@@ -157,9 +175,15 @@ class LandscapePanel(QWidget):
         da = (a[-1] - a[0]) / max(len(a) - 1, 1)
         db = (b[-1] - b[0]) / max(len(b) - 1, 1)
         self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
+        # contours from a grid of at most CONTOUR_GRID per axis (pyqtgraph's marching squares is
+        # Python-speed), scaled back onto the image's pixels
+        stride = max(1, int(np.ceil(max(z.shape) / CONTOUR_GRID)))
+        zc = z[::stride, ::stride]
         for level in contour_levels(z):
-            iso = pg.IsocurveItem(data=z, level=float(level), pen=pg.mkPen(255, 255, 255, 150, width=1), axisOrder="row-major")
+            iso = pg.IsocurveItem(data=zc, level=float(level), pen=pg.mkPen(255, 255, 255, 150, width=1), axisOrder="row-major")
             iso.setParentItem(self.image)
+            if stride > 1:
+                iso.setTransform(QTransform.fromScale(stride, stride))
             self.isocurves.append(iso)
         self.item.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0)
 
@@ -188,6 +212,11 @@ class LandscapePanel(QWidget):
             self.minima.setData(m[:, 0], m[:, 1])
 
     def _make_tracks(self, view: Any) -> None:
+        names = [view.labels[i] + (f"  (diverged at step {view.last[i]})" if view.diverged[i] else "") for i in range(view.size)]
+        signature = (tuple(names), tuple(view.colors), self._dim)
+        if signature == self._tracks_for:
+            return  # same trajectories (a knob moved): the items stay, set_frame moves them
+        self._tracks_for = signature
         for tr in self.tracks:
             for key in ("path", "trail", "head"):
                 self.item.removeItem(tr[key])
@@ -205,8 +234,7 @@ class LandscapePanel(QWidget):
             for z, it in ((2, path), (3, trail), (4, head)):
                 it.setZValue(z)
                 self.item.addItem(it)
-            name = view.labels[i] + (f"  (diverged at step {view.last[i]})" if view.diverged[i] else "")
-            self.legend.addItem(head, name)
+            self.legend.addItem(head, names[i])
             self.tracks.append({"path": path, "trail": trail, "head": head, "brushes": fading_brushes(color)})
 
     # -- frames ----------------------------------------------------------------------------------

@@ -112,7 +112,11 @@ class ModelPanel(QWidget):
     def set_frame(self, step: int) -> None:
         if not self._inputs or self.session.view is None or not self.isVisible():
             return
-        p = self.prediction(step)
+        try:
+            p = self.prediction(step)
+        except Exception as exc:  # noqa: BLE001 - a failing prediction must not take the window down
+            self.note.setText(f"model view failed: {exc}")
+            return
         if self._inputs == 2:
             img = p.reshape(GRID, GRID)
             self.image.setImage(img, levels=(0.0, 1.0))
