@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
 
     def _busy(self, message: str) -> None:
         self.busy_label.setText(message)
+        self.panels.panel("landscape").note.setText(message)  # the loading state, where the eye is
         self.progress.setVisible(bool(message))
         self.cancel_button.setVisible(bool(message))
         if message:

@@ -116,9 +116,12 @@ class EigenPanel(QWidget):
         for it in self.sharp_items:
             self.spec_plot.removeItem(it)
         self.sharp_items = []
+        axis = self.spec_plot.getAxis("bottom")
         if self._mode == "sharpness":
+            axis.setTickSpacing()
             self._draw_sharpness(view, sharp)
         else:
+            axis.setTickSpacing(major=5, minor=1)
             self.spec_plot.setTitle("Hessian eigenvalues" + ("" if self._mode == "exact" else " here"), size="9pt")
             self.spec_plot.setLabel("bottom", "index (largest first)")
         self.circle_plot.setTitle("iteration matrix" + ("" if self._mode == "exact" else " (local)"), size="9pt")
