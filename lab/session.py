@@ -268,11 +268,12 @@ class Session(QObject):
         self.extras_changed.emit()
 
     def show_result(self, result: Any) -> None:
-        """Shows an already computed :class:`Result` (headless snapshots of ``main.py run``)."""
+        """Shows an already computed :class:`Result` as it is (headless snapshots of ``main.py
+        run``): nothing is computed in the background."""
         self.scenario = result.scenario
         self.spec = _to_dict(result.scenario)
         self.scenario_changed.emit()
-        self._take(result, reset_frame=True)
+        self._take(result, reset_frame=True, extras=False)
 
     def _worker_done(self, worker: Worker, result: Any, reset_frame: bool) -> None:
         if worker is not self._worker:
@@ -308,7 +309,7 @@ class Session(QObject):
 
         QThread.msleep(ms)
 
-    def _take(self, result: Any, reset_frame: bool) -> None:
+    def _take(self, result: Any, reset_frame: bool, extras: bool = True) -> None:
         self.result = result
         self.view = runview.RunView.from_result(result, self.spec)
         self.selected = min(self.selected, self.view.size - 1)
@@ -316,7 +317,8 @@ class Session(QObject):
         self.frame = 0 if reset_frame else min(self.frame, last)
         self.result_changed.emit()
         self.frame_changed.emit(self.frame)
-        self._start_extras()
+        if extras:
+            self._start_extras()
 
     @property
     def steps(self) -> int:

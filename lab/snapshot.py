@@ -18,6 +18,7 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     session = Session()
     area = PanelArea(session)
     area.resize(*size)
+    area.panel("landscape").toggle3d.hide()
     session.show_result(result)
     session.set_frame(session.steps if step is None else step)
     area.show()

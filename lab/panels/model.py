@@ -35,10 +35,11 @@ class ModelPanel(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("CET-D1"))
         self.image.setZValue(-10)
+        self.image.setOpacity(0.55)  # pale, so the data points stand out on it
         self.item.addItem(self.image)
         self.boundary = pg.IsocurveItem(level=0.5, pen=pg.mkPen("k", width=2), axisOrder="row-major")
         self.boundary.setParentItem(self.image)
-        self.points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("w", width=0.5))
+        self.points = pg.ScatterPlotItem(size=7, pen=pg.mkPen("k", width=0.6))
         self.item.addItem(self.points)
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=2.5))
         self.item.addItem(self.curve)
@@ -79,7 +80,7 @@ class ModelPanel(QWidget):
             gx, gy = np.meshgrid(*self._axes)
             self._grid = np.column_stack([gx.ravel(), gy.ravel()])
             self._rect = QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
-            colours = [pg.mkBrush("#1f77b4") if v > 0.5 else pg.mkBrush("#ff7f0e") for v in y]
+            colours = [pg.mkBrush("#b2182b") if v > 0.5 else pg.mkBrush("#2166ac") for v in y]  # the colour map's ends
             self.points.setData(Xn[:, 0], Xn[:, 1], brush=colours)
             self.item.setLabel("bottom", "x1")
             self.item.setLabel("left", "x2")
@@ -91,6 +92,9 @@ class ModelPanel(QWidget):
             self.points.setData(Xn[:, 0], y, brush=pg.mkBrush(80, 80, 80, 160))
             self.item.setLabel("bottom", "x")
             self.item.setLabel("left", "y")
+        self.set_frame(self.session.frame)
+
+    def flush(self) -> None:
         self.set_frame(self.session.frame)
 
     def prediction(self, step: int) -> np.ndarray | None:
