@@ -55,6 +55,7 @@ class Player(QWidget):
             row.addWidget(b)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.slider.setMinimumWidth(160)
         self.slider.valueChanged.connect(self._scrubbed)
         row.addWidget(self.slider, 1)
         self.step_label = QLabel("step 0 / 0")
@@ -69,6 +70,14 @@ class Player(QWidget):
         self.loop = QCheckBox("loop")
         self.loop.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         row.addWidget(self.loop)
+        self.follow = QComboBox()
+        self.follow.setToolTip("the trajectory the eigen and model views follow")
+        self.follow.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.follow.setMinimumContentsLength(8)
+        self.follow.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.follow.currentIndexChanged.connect(lambda i: i >= 0 and session.select(i))
+        row.addWidget(QLabel("follow"))
+        row.addWidget(self.follow)
         self.losses = QLabel("")
         self.losses.setTextFormat(Qt.TextFormat.RichText)
         self.losses.setWordWrap(True)
@@ -136,6 +145,13 @@ class Player(QWidget):
         self.slider.blockSignals(True)
         self.slider.setRange(0, self.session.steps)
         self.slider.blockSignals(False)
+        labels = list(self.session.view.labels) if self.session.view is not None else []
+        if labels != [self.follow.itemText(k) for k in range(self.follow.count())]:
+            self.follow.blockSignals(True)
+            self.follow.clear()
+            self.follow.addItems(labels)
+            self.follow.setCurrentIndex(self.session.selected)
+            self.follow.blockSignals(False)
 
     def _scrubbed(self, value: int) -> None:
         self.session.set_frame(value)

@@ -422,3 +422,39 @@ def test_worker_reports_results_and_a_cancelled_job_stays_silent(qtbot):
         stale.start()
         stale.cancel()
     assert results == []
+
+
+def test_a_new_request_cancels_the_stale_one(window, qtbot):
+    # a data problem runs in the worker: two quick edits, only the second one's run is shown
+    opened(window, ROOT / "scenarios" / "linear_heart.toml")
+    s = window.session
+    assert not s._worker
+    taken = []
+    s.result_changed.connect(lambda: taken.append(s.view.hyper[0]["lr"]))
+    lr = s.view.hyper[0]["lr"]
+    assert s.set("optimizers[0].lr", lr / 2)
+    first = s._worker
+    assert first is not None and window.busy_label.text().startswith("computing")  # the loading state
+    assert s.set("optimizers[0].lr", lr / 4)
+    assert first.cancelled and s._worker is not first
+    s.wait()
+    qtbot.wait(50)
+    assert taken == [lr / 4]
+
+
+def test_unsaved_changes_prompt_before_closing(window, monkeypatch, two_d):
+    from PyQt6.QtWidgets import QMessageBox
+
+    opened(window, two_d)
+    window.session.set("optimizers[0].lr", 0.1)
+    assert window.session.dirty and window.windowTitle().startswith("* ")
+    asked = []
+
+    def answer(button):
+        return lambda *a, **k: asked.append(a[2]) or button
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    assert not window.close() and window.isVisible()
+    assert "unsaved changes" in asked[-1]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
+    assert window.close()
