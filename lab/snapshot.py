@@ -27,6 +27,7 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     app.processEvents()
     path = Path(path)
     area.grab().save(str(path))
+    area.shutdown()
     area.close()
     area.deleteLater()
     app.processEvents()

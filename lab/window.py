@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
         if self._may_discard():
             self.player.pause()
             self.session.cancel()
+            self.panels.shutdown()
             event.accept()
         else:
             event.ignore()

@@ -73,5 +73,11 @@ class PanelArea(QWidget):
             if hasattr(panel, "flush") and panel.isVisible():
                 panel.flush()
 
+    def shutdown(self) -> None:
+        """Stops every timer before the window goes (pyqtgraph deletes its items on close)."""
+        for panel in self.panels.values():
+            if hasattr(panel, "shutdown"):
+                panel.shutdown()
+
     def panel(self, name: str) -> QWidget:
         return self.panels[name]

@@ -72,7 +72,7 @@ class EigenPanel(QWidget):
         self._throttle = QTimer(self)
         self._throttle.setSingleShot(True)
         self._throttle.setInterval(THROTTLE_MS)
-        self._throttle.timeout.connect(lambda: self._draw(self.session.frame))
+        self._throttle.timeout.connect(self._throttled)
         from lab.panels.landscape import cache_axes
 
         for p in (self.circle_plot, self.spec_plot):
@@ -189,6 +189,13 @@ class EigenPanel(QWidget):
             self._draw(step)
         elif not self._throttle.isActive():
             self._throttle.start()
+
+    def _throttled(self) -> None:
+        if self.isVisible():  # a closed window's plot items are gone
+            self._draw(self.session.frame)
+
+    def shutdown(self) -> None:
+        self._throttle.stop()
 
     def flush(self) -> None:
         """Draws the current step now (exports and snapshots cannot wait for the throttle)."""
