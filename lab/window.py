@@ -125,6 +125,14 @@ class MainWindow(QMainWindow):
         actc = QAction("&Controls", self, checkable=True, checked=True)
         actc.toggled.connect(self.controls.setVisible)
         view.addAction(actc)
+        view.addSeparator()
+        self.panel_actions = {}
+        for name in ("landscape", "convergence", "eigen", "model"):
+            act = QAction(name.capitalize(), self, checkable=True)
+            act.toggled.connect(lambda on, n=name: self.panels.show_panel(n, on))
+            view.addAction(act)
+            self.panel_actions[name] = act
+        self.session.result_changed.connect(self._sync_panel_actions)
         scen = bar.addMenu("&Scenario")
         for text, key, fn in (("&Lecture mode", "F5", self.lecture.toggle), ("&Next beat", "PgDown", self.lecture.next),
                               ("&Previous beat", "PgUp", self.lecture.previous)):
@@ -201,6 +209,12 @@ class MainWindow(QMainWindow):
             self.banner.show_message(str(exc))
         finally:
             self._busy("")
+
+    def _sync_panel_actions(self) -> None:
+        for name, act in self.panel_actions.items():
+            act.blockSignals(True)
+            act.setChecked(self.panels.panel(name).isVisibleTo(self.panels))
+            act.blockSignals(False)
 
     # -- session signals ---------------------------------------------------------------------------
     def _error(self, path: str, message: str) -> None:

@@ -458,3 +458,14 @@ def test_unsaved_changes_prompt_before_closing(window, monkeypatch, two_d):
     assert "unsaved changes" in asked[-1]
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
     assert window.close()
+
+
+def test_panels_can_be_hidden_and_shown_from_the_view_menu(window, two_d):
+    opened(window, two_d)
+    acts = window.panel_actions
+    assert acts["eigen"].isChecked() and not acts["model"].isChecked()  # as the scenario's view.panels says
+    acts["eigen"].setChecked(False)
+    assert not window.panels.panel("eigen").isVisible()
+    acts["eigen"].setChecked(True)
+    eigen = window.panels.panel("eigen")
+    assert eigen.isVisible() and len(eigen.points) == 2

@@ -49,6 +49,13 @@ class PanelArea(QWidget):
             names = tuple(n for n in names if n != "landscape")
         return names
 
+    def show_panel(self, name: str, on: bool) -> None:
+        """The View menu: shows or hides one panel for this session (the scenario keeps its list)."""
+        self.panels[name].setVisible(on)
+        self.right.setVisible(any(self.panels[n].isVisibleTo(self) for n in ("convergence", "eigen", "model")))
+        if on:
+            self.panels[name].refresh()
+
     def apply_view(self) -> None:
         shown = self.shown()
         for name, panel in self.panels.items():
