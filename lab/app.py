@@ -26,6 +26,12 @@ def application(headless: bool = False) -> QApplication:
 
 def run_gui(path: str | Path, lecture: bool = False) -> int:
     """Opens the main window on ``path`` and runs the event loop."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+            or sys.platform in ("win32", "darwin")):
+        from core.errors import LabError
+
+        raise LabError("no display to open the window on (DISPLAY is not set); to render headless use "
+                       "'main.py export FILE --png OUT' (or --gif/--mp4)", "open")
     app = application()
     from lab.window import MainWindow, first_frame
 

@@ -29,6 +29,7 @@ class RunView:
     coord_names: list[str]
     coords: np.ndarray | None  # [T+1, B, k] where the landscape draws each iterate (k = 1 or 2)
     off_plane: np.ndarray | None  # [T+1, B] distance from the plotted plane (nets), else None
+    plane_value: np.ndarray | None  # [T+1, B] the surface's value where the iterate is drawn (nets), else None
     loss: np.ndarray  # [T+1, B]
     series: np.ndarray  # [T+1, B], what the convergence panel plots
     series_kind: str
@@ -51,13 +52,14 @@ class RunView:
         colors = [c or PALETTE[i % len(PALETTE)] for i, c in enumerate(run.colors)]
         thetas = run.thetas
         loss = run.loss.numpy()
-        coords = off = grad = None
+        coords = off = grad = plane = None
         if thetas is not None:
             if problem.dim <= 2:
                 coords = thetas.numpy()
             elif result.surface is not None and hasattr(result.surface, "project"):
                 c, o = result.surface.project(thetas)
                 coords, off = np.asarray(c), np.asarray(o)
+                plane = np.asarray(result.surface.value_at(c))
             if problem.dim == 1:
                 flat = thetas.reshape(-1, 1).to(problem.device, problem.dtype)
                 ok = flat.isfinite().all(dim=1)
@@ -80,7 +82,7 @@ class RunView:
         last = np.array([run.last_step(i) for i in range(run.size)], dtype=int)
         view = RunView(labels=list(run.labels), entry=list(run.entry), kinds=list(run.kinds), hyper=list(run.hyper),
                        colors=colors, steps=int(run.steps), dim=problem.dim, coord_names=list(problem.coord_names),
-                       coords=coords, off_plane=off, loss=loss, series=np.asarray(series, dtype=float), series_kind=kind,
+                       coords=coords, off_plane=off, plane_value=plane, loss=loss, series=np.asarray(series, dtype=float), series_kind=kind,
                        last=last, diverged=run.diverged_step.numpy() >= 0, grad=grad, curve_grad=curve_grad)
         view.theory, view.rates = _theory(result, view)
         return view

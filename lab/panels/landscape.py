@@ -87,6 +87,7 @@ class LandscapePanel(QWidget):
         self.item.addItem(self.image)
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=self.cmap, interactive=False, width=14, pen="k")
         self.bar.setImageItem(self.image, insert_in=self.item)
+        self.bar.axis.enableAutoSIPrefix(False)
         self.isocurves: list[pg.IsocurveItem] = []
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#222", width=2))  # 1-D: g(w)
         self.deriv = pg.PlotDataItem(pen=pg.mkPen("#888", width=1.5, style=Qt.PenStyle.DashLine))
@@ -269,6 +270,12 @@ class LandscapePanel(QWidget):
             span = self.item.vb.viewRange()[0]
             h = 0.15 * (span[1] - span[0])
             self.tangent.setData([w - h, w + h], [g - h * dg, g + h * dg])
+        if view.off_plane is not None and view.size:
+            # the picture is a projection: say how far off the plane the iterate is, and its true loss
+            i = self.session.selected
+            n = min(step, view.last[i])
+            self.note.setText(f"{view.labels[i]} at step {n}: {view.off_plane[n, i]:.3g} off the plane; "
+                              f"true loss {view.loss[n, i]:.4g}, surface here {view.plane_value[n, i]:.4g}")
         if self.view3d is not None and self.toggle3d.isChecked():
             self.view3d.set_frame(step)
 
