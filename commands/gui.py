@@ -55,11 +55,15 @@ def export_handler(args: argparse.Namespace) -> int:
     window.show()
     app.processEvents()
     if not window.session.open(args.file):
-        raise LabError(window.banner.label.text() or "could not open the scenario", "", args.file)
+        message = window.banner.label.text()  # the loader's message, which names the file
+        window.close()
+        raise LabError(message) if message else LabError("could not open the scenario", "", args.file)
     window.session.wait(timeout_ms=600_000, extras=True)
     app.processEvents()
     if window.session.result is None:
-        raise LabError(window.banner.label.text() or "the scenario did not run", "", args.file)
+        message = window.banner.label.text()
+        window.close()
+        raise LabError(message) if message else LabError("the scenario did not run", "", args.file)
     for out in (args.gif, args.mp4):
         if out:
             n = export.animation(window.session, window.panels, out, fps=args.fps, every=args.every)

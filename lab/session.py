@@ -136,7 +136,8 @@ class Session(QObject):
         if path == "problem.kind" and value != get_in(spec, "problem.kind"):
             spec["problem"] = {"kind": value}
             spec.pop("start", None)
-            spec.setdefault("view", {}).pop("span", None)
+            for key in ("span", "directions", "center", "trajectory"):  # the new problem's own defaults
+                spec.setdefault("view", {}).pop(key, None)
         set_in(spec, path, value)
         if "start" not in spec:
             spec["start"] = self._default_start(spec)
