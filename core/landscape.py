@@ -17,8 +17,9 @@ device and dtype, so CPU and GPU slices start from the same numbers):
   Goodfellow et al. 2015).
 
 Grids are evaluated in chunks of grid points, each chunk one batched call of the problem; nets
-use :meth:`core.problems.neural.NeuralProblem.loss_on_plane`, which computes the first layer's
-pre-activations (affine in ``(a, b)``) once per call rather than once per point. A picture of a
+use :meth:`core.problems.neural.NeuralProblem.loss_on_plane`, which gets the first layer's
+pre-activations (affine in ``(a, b)``) from three products computed once per grid rather than a
+matrix product per point. A picture of a
 trajectory on a slice is a projection, so :func:`honest_projection` reports, per step, the
 off-plane distance and the true loss beside the loss at the projected point.
 """

@@ -179,8 +179,8 @@ class NeuralProblem(Problem):
         """Loss and accuracy ``[G]`` at ``theta0 + a d1 + b d2`` for ``coords[G, 2]`` (or ``[G, 1]``).
 
         The first layer is affine in ``(a, b)``: ``W1(a, b) x + b1(a, b) = z0 + a z1 + b z2`` with
-        ``z0 = W1_0 x + b1_0``, ``z1 = D1 x + e1``, ``z2 = D2 x + e2``. These three ``[n, h1]``
-        products are computed once per call instead of once per grid point, which removes the
+        ``z0 = W1_0 x + b1_0``, ``z1 = D1 x + e1``, ``z2 = D2 x + e2``. These three ``[h1, n]``
+        products are computed once per grid instead of once per grid point, which removes the
         (usually largest, ``p x h1``) input layer from the per-point cost. Exact up to rounding.
 
         ``workspace`` (a dict the caller keeps for one grid) holds ``z0, z1, z2`` and the ``Z``
