@@ -186,16 +186,22 @@ class _Randomness:
     BLOCK = 64
 
     def __init__(self, seeds: Sequence[int]) -> None:
-        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.seeds = list(seeds)
+        self._gens: dict[int, torch.Generator] = {}  # made on first use: most rows never draw
         self._noise: dict[int, Tensor] = {}
         self._perm: dict[int, tuple[Tensor, int]] = {}
+
+    def gen(self, row: int) -> torch.Generator:
+        if row not in self._gens:
+            self._gens[row] = torch.Generator().manual_seed(int(self.seeds[row]))
+        return self._gens[row]
 
     def noise(self, rows: Sequence[int], step: int, dim: int) -> Tensor:
         """``xi [len(rows), dim]`` for this step, one independent stream per trajectory."""
         k = step % self.BLOCK
         if k == 0 or rows[0] not in self._noise:
             for r in rows:
-                self._noise[r] = torch.randn(self.BLOCK, dim, generator=self.gens[r], dtype=torch.float64)
+                self._noise[r] = torch.randn(self.BLOCK, dim, generator=self.gen(r), dtype=torch.float64)
         return torch.stack([self._noise[r][k] for r in rows])
 
     def minibatch(self, rows: Sequence[int], n: int, m: int) -> Tensor:
@@ -204,7 +210,7 @@ class _Randomness:
         for r in rows:
             perm, pos = self._perm.get(r, (None, n))
             if pos + m > n:
-                perm, pos = torch.randperm(n, generator=self.gens[r]), 0
+                perm, pos = torch.randperm(n, generator=self.gen(r)), 0
             out.append(perm[pos:pos + m])
             self._perm[r] = (perm, pos + m)
         return torch.stack(out)
