@@ -1,0 +1,1 @@
+"""The desktop lab (PyQt6 + pyqtgraph): a thin view over core/, see docs/lab.md."""
