@@ -68,6 +68,8 @@ class Lecture:
         w.caption.setStyleSheet("font-size: 15px; padding: 4px;")
         w.player.setStyleSheet("")
         w.panels.highlight(None)
+        if self.base is not None and self.base != self.session.spec:
+            self._apply(self.base)  # back to the scenario as it was before the lecture's knob changes
         w.showNormal()
 
     def activate(self, k: int) -> None:
@@ -81,13 +83,19 @@ class Lecture:
                 for path, value in b.set.items():
                     set_in(spec, path, value)
             if spec != self.session.spec:
-                self.session.apply(spec, sync=True)
+                self._apply(spec)
         self.window.caption.setText(beat.caption)
         self.window.panels.highlight(beat.highlight)
         if beat.panel:
             self.window.panels.panel(beat.panel).setVisible(True)
         if beat.pause:
             self.window.player.pause()
+
+    def _apply(self, spec: dict) -> None:
+        """A beat's knob change is part of the file's story, not an unsaved edit."""
+        dirty = self.session.dirty
+        self.session.apply(spec, sync=True)
+        self.session._set_dirty(dirty)
 
     def next(self) -> None:
         beats = self.beats

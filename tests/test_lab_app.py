@@ -337,8 +337,12 @@ def test_lecture_mode_steps_through_the_beats(window, qtbot, two_d):
     lecture.previous()
     assert window.session.frame == 6 and window.caption.text() == "second caption"
     assert window.session.view.hyper[0]["lr"] == 0.15  # and undone when going back
+    lecture.next()
+    qtbot.waitUntil(lambda: window.session.view.hyper[0]["lr"] == 0.05, timeout=10000)
+    assert not window.session.dirty  # the beats are the file's, not unsaved edits
     lecture.leave()
     assert not lecture.active and window.controls.isVisible()
+    assert window.session.view.hyper[0]["lr"] == 0.15  # leaving restores the scenario as written
 
 
 # -- exports -------------------------------------------------------------------------------------------
