@@ -245,14 +245,13 @@ class Session(QObject):
     def _start_extras(self) -> None:
         """Sharpness along the run (nets), in the worker after the run is on screen: the same
         choice ``core.scenario.execute`` makes, done in a second phase so the window never waits."""
-        from core.scenario.runner import TRACK_SHARPNESS_DIM, _constant_hessian
+        from core.scenario.runner import sharpness_every, wants_sharpness
 
         result, scenario = self.result, self.scenario
         run = result.run
-        if (result.sharpness is not None or run.thetas is None or "eigen" not in scenario.view.panels
-                or run.problem.dim <= TRACK_SHARPNESS_DIM or _constant_hessian(run.problem)):
+        if result.sharpness is not None or run.thetas is None or not wants_sharpness(scenario, run.problem):
             return
-        worker = Worker(_sharpness_job, run, max(1, run.steps // 50), scenario.seed)
+        worker = Worker(_sharpness_job, run, sharpness_every(run.steps), scenario.seed)
         worker.signals.progress.connect(self.progress)
         worker.signals.result.connect(lambda value, w=worker, r=result: self._extras_done(w, r, value))
         worker.signals.error.connect(lambda msg, w=worker: self._worker_failed(w, msg))

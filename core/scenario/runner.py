@@ -277,10 +277,19 @@ def _surface(scenario: Scenario, run: Run, progress: Progress | None, cancel: Ca
     )
 
 
-def _constant_hessian(problem: Problem) -> bool:
+def wants_sharpness(scenario: Scenario, problem: Problem) -> bool:
+    """Whether sharpness is tracked along the run: when the eigen panel is shown and the problem's
+    Hessian is not constant (not a quadratic or least squares) and is too big to compute exactly
+    whenever a frame is shown (more than ``TRACK_SHARPNESS_DIM`` parameters)."""
     from core.theory import hessian_basis
 
-    return hessian_basis(problem) is not None
+    return ("eigen" in scenario.view.panels and problem.dim > TRACK_SHARPNESS_DIM
+            and hessian_basis(problem) is None)
+
+
+def sharpness_every(steps: int) -> int:
+    """Track the sharpness every k steps: about 32 points along a run."""
+    return max(1, steps // 32)
 
 
 def _theory(run: Run) -> dict[str, dict[str, float | None]]:
@@ -350,12 +359,11 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
             raise Cancelled("cancelled", "landscape") from None
     result.theory = _theory(run)
     if sharpness is None:
-        sharpness = ("eigen" in scenario.view.panels and run.problem.dim > TRACK_SHARPNESS_DIM
-                     and not _constant_hessian(run.problem))
+        sharpness = wants_sharpness(scenario, run.problem)
     if sharpness and run.thetas is not None:
         from core.sharpness import as_result_dict, track_sharpness
 
-        traces = track_sharpness(run, every=max(1, steps // 32), seed=scenario.seed, cancel=cancel,
+        traces = track_sharpness(run, every=sharpness_every(steps), seed=scenario.seed, cancel=cancel,
                                  progress=None if progress is None else (lambda d, t: progress("sharpness", d, t)))
         if cancel is not None and cancel():
             raise Cancelled("cancelled", "sharpness")
