@@ -360,6 +360,17 @@ def test_gif_export_has_the_expected_frame_count(window, tmp_path, two_d):
     assert window.session.frame == 7  # restored
 
 
+def test_mp4_export_has_the_expected_frame_count(window, tmp_path, two_d):
+    import imageio.v3 as iio
+
+    opened(window, two_d)
+    out = tmp_path / "run.mp4"
+    n = export.animation(window.session, window.panels, out, every=4)
+    frames = np.stack(list(iio.imiter(out)))
+    assert frames.shape[0] == n == 9
+    assert frames.std() > 5  # a picture, not a blank frame
+
+
 def test_mp4_export_says_what_it_needs(window, tmp_path, two_d, monkeypatch):
     opened(window, two_d)
     monkeypatch.setattr(export, "mp4_available", lambda: False)
