@@ -106,6 +106,28 @@ def test_batched_grid_equals_a_plain_loop(kind, params):
     torch.testing.assert_close(line, torch.stack([p.loss((theta0 + a * d1)[None])[0] for a in alphas]), rtol=1e-12, atol=1e-12)
 
 
+def test_grid_loss_matches_direct_bce_where_logits_are_huge_or_tiny():
+    # the grid's BCE is softplus(-(2y - 1) x) for 0/1 labels: equal to the direct loss, also where
+    # the logits reach the hundreds (softplus' linear branch) and near a perfect fit (loss ~ 1e-40)
+    p = make_problem("heart_net", {"hidden": 8})
+    g = torch.Generator().manual_seed(3)
+    theta0 = 30 * torch.randn(p.dim, generator=g, dtype=torch.float64)
+    d1, d2 = torch.randn(2, p.dim, generator=g, dtype=torch.float64)
+    alphas, betas = torch.linspace(-3, 3, 4, dtype=torch.float64), torch.linspace(-3, 3, 3, dtype=torch.float64)
+    loop = torch.stack([torch.stack([p.loss((theta0 + a * d1 + b * d2)[None])[0] for a in alphas]) for b in betas])
+    assert loop.max() > 20  # the linear branch of softplus is exercised
+    torch.testing.assert_close(evaluate_plane(p, theta0, d1, d2, alphas, betas), loop, rtol=1e-12, atol=0)
+    sure = make_problem("heart_net", {"hidden": 8})
+    logits = sure.forward(theta0[None], sure.X)[0, :, 0]
+    sure.y = (logits > 0).to(sure.y)  # labels the net fits perfectly: every term is log(1 + e^-|x|)
+    tiny = evaluate_plane(sure, theta0, d1, d2, alphas[:1] * 0, betas[:1] * 0)[0, 0]
+    exact = torch.log1p(torch.exp(-logits.abs())).mean()
+    assert 0 < exact < 1e-8
+    torch.testing.assert_close(tiny, exact, rtol=1e-12, atol=0)
+    # (torch's binary_cross_entropy_with_logits loses digits here: x - log_sigmoid(x) cancels)
+    torch.testing.assert_close(tiny, sure.loss(theta0[None])[0], rtol=1e-4, atol=0)
+
+
 def test_accuracy_and_test_split_surfaces(heart):
     theta0 = heart.initial_point(0)
     s_train = compute_surface(heart, directions="random", center=theta0, resolution=5, seed=1)

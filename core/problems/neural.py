@@ -63,26 +63,33 @@ class MLP(nn.Module):
         self.activations = list(activations)
 
     @staticmethod
-    def _first(layer: nn.Linear, x: Tensor) -> Tensor:
-        W, b = layer.weight, layer.bias  # [B, h, p], [B, h]
-        B, h, p = W.shape
+    def _first(W: Tensor, b: Tensor, x: Tensor) -> Tensor:
+        B, h, p = W.shape  # W [B, h, p], b [B, h]
         if x.ndim == 2:  # inputs shared by all nets: one [B h, p] x [p, n] product
             return torch.addmm(b.reshape(B * h, 1), W.reshape(B * h, p), x.T).view(B, h, -1)
         return torch.baddbmm(b.unsqueeze(2), W, x.transpose(1, 2))
 
     @staticmethod
-    def _linear(layer: nn.Linear, h: Tensor) -> Tensor:
-        W, b = layer.weight, layer.bias  # [B, out, in], [B, out]; h [B, in, n]
+    def _linear(W: Tensor, b: Tensor, h: Tensor) -> Tensor:
+        # W [B, out, in], b [B, out]; h [B, in, n]
         if W.shape[0] == 1:  # one net (Hessians, single runs): a plain addmm has the cheaper graph
             return torch.addmm(b[0].unsqueeze(1), W[0], h[0]).unsqueeze(0)
         return torch.baddbmm(b.unsqueeze(2), W, h)
 
     def forward(self, x: Tensor, first_preact: bool = False, consume: bool = False) -> Tensor:
-        h = x if first_preact else self._first(self.layers[0], x)
-        inplace = not torch.is_grad_enabled()
-        for k, (act, layer) in enumerate(zip(self.activations, self.layers[1:])):
-            mine = k > 0 or not first_preact or consume  # overwrite the caller's z only when allowed
-            h = self._linear(layer, INPLACE[act](h) if inplace and mine and act in INPLACE else ACTIVATIONS[act](h))
+        first = self.layers[0]
+        h = x if first_preact else self._first(first.weight, first.bias, x)
+        rest = [(layer.weight, layer.bias) for layer in self.layers[1:]]
+        return self.from_preact(h, rest, consume=consume or not first_preact)
+
+    def from_preact(self, z: Tensor, layers: Sequence[tuple[Tensor, Tensor]], consume: bool = False) -> Tensor:
+        """Outputs ``[B, n, out]`` from the first layer's pre-activations ``z [B, h1, n]`` and the
+        later layers' stacked ``(weight, bias)``: the grid path calls this directly (no
+        ``functional_call`` per chunk). ``consume`` lets the first activation overwrite ``z``."""
+        h, inplace = z, not torch.is_grad_enabled()
+        for k, (act, (W, b)) in enumerate(zip(self.activations, layers)):
+            mine = k > 0 or consume  # overwrite the caller's z only when allowed
+            h = self._linear(W, b, INPLACE[act](h) if inplace and mine and act in INPLACE else ACTIVATIONS[act](h))
         return h.transpose(1, 2)
 
 
@@ -186,31 +193,39 @@ class NeuralProblem(Problem):
         ``workspace`` (a dict the caller keeps for one grid) holds ``z0, z1, z2`` and the ``Z``
         buffer between chunks, so neither is recomputed nor reallocated per chunk."""
         X, y = self.split_data(split)
-        a = coords[:, 0]
-        b = coords[:, 1] if coords.shape[1] > 1 and d2 is not None else torch.zeros_like(a)
-        d2 = d2 if d2 is not None else torch.zeros_like(d1)
         ws = workspace if workspace is not None else {}
         if "z" not in ws:
+            d2 = d2 if d2 is not None else torch.zeros_like(d1)
             (w_name, _), (b_name, _) = self.shapes[0], self.shapes[1]
             z = []
             for v in (theta0, d1, d2):
                 p = self.unflatten(v)
                 z.append(torch.addmm(p[b_name].unsqueeze(1), p[w_name], X.T).reshape(-1))  # [h1, n]
-            ws["z"] = z
-        z = ws["z"]
-        G = len(a)
+            off = sum(math.prod(s) for _, s in self.shapes[:2])
+            ws["z"] = torch.stack(z)  # [3, h1 n]
+            ws["tail"] = torch.stack([theta0[off:], d1[off:], d2[off:]])  # the later layers, [3, rest]
+            # binary labels: BCE(x, y) = softplus(-(2y - 1) x), one pass (no log-sigmoid buffers)
+            binary = self.loss_name == "bce" and bool(((y == 0) | (y == 1)).all())
+            ws["sign"] = (1 - 2 * y).to(ws["z"]) if binary else None
+        G = coords.shape[0]
+        C = torch.ones(G, 3, device=coords.device, dtype=coords.dtype)  # rows (1, a, b)
+        C[:, 1:coords.shape[1] + 1] = coords[:, :2]
+        if coords.shape[1] < 2 or d2 is None:
+            C[:, 2] = 0
         buf = ws.get("Z")
         if buf is None or buf.shape[0] < G:
-            buf = ws["Z"] = torch.empty(G, z[0].numel(), device=z[0].device, dtype=z[0].dtype)
-        # two fused multiply-adds over [G, n * h1] (long contiguous rows: vectorized, cache-resident)
-        Z = torch.addcmul(z[0], a[:, None], z[1], out=buf[:G]).addcmul_(b[:, None], z[2]).view(G, -1, X.shape[0])
-        # the later layers' parameters at each point (the first layer's are already in Z)
-        off = sum(math.prod(s) for _, s in self.shapes[:2])
-        tail = torch.addcmul(theta0[off:], a[:, None], d1[off:]).addcmul_(b[:, None], d2[off:])
+            buf = ws["Z"] = torch.empty(G, ws["z"].shape[1], device=C.device, dtype=C.dtype)
+        # one [G, 3] x [3, n h1] product writes every pre-activation once (long contiguous rows)
+        Z = torch.mm(C, ws["z"], out=buf[:G]).view(G, -1, X.shape[0])
+        tail = C @ ws["tail"]  # the later layers' parameters at each point
         parts = torch.split(tail, [math.prod(s) for _, s in self.shapes[2:]], dim=1)
-        params = {name: p.reshape(G, *shape) for (name, shape), p in zip(self.shapes[2:], parts)}
-        out = functional_call(self.net, params, (Z,), {"first_preact": True, "consume": True}, strict=False)
-        return self.criterion(out, y), self.accuracy_of(out, y) if accuracy else None
+        params = [p.reshape(G, *shape) for (_, shape), p in zip(self.shapes[2:], parts)]
+        out = self.net.from_preact(Z, list(zip(params[0::2], params[1::2])), consume=True)
+        if ws["sign"] is not None:
+            loss = F.softplus(out[..., 0] * ws["sign"], threshold=40.0).mean(dim=-1)
+        else:
+            loss = self.criterion(out, y)
+        return loss, self.accuracy_of(out, y) if accuracy else None
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
         """Hessian-vector product ``[d]`` by reverse-over-reverse autograd (double backward).
