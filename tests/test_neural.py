@@ -78,6 +78,25 @@ def test_hessian_of_net13_equals_autograd_functional_hessian():
     torch.testing.assert_close(p.hvp(theta, v), ref @ v, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind,params", [
+    ("heart_net", {"hidden": 6}),
+    ("mlp", {"dataset": "blobs", "hidden": [5, 4, 3], "activation": ["tanh", "relu", "gelu"], "n": 40}),
+    ("mlp", {"dataset": "regression1d", "hidden": [4, 3, 3], "activation": ["sigmoid", "softplus", "elu"], "n": 30}),
+    ("mlp", {"dataset": "moons", "hidden": [4, 3], "activation": ["leaky_relu", "identity"], "loss": "mse", "n": 30}),
+])
+def test_closed_form_hvp_equals_the_dense_hessian_for_every_activation_and_loss(kind, params):
+    p = make_problem(kind, params)
+    g = torch.Generator().manual_seed(1)
+    theta = p.initial_point(2) + 0.3 * torch.randn(p.dim, generator=g, dtype=torch.float64)
+    H = torch.func.hessian(lambda t: p.loss(t[None])[0])(theta)
+    V = torch.randn(3, p.dim, generator=g, dtype=torch.float64)
+    for v in V:  # the cached constants serve every product at the same point
+        torch.testing.assert_close(p.hvp(theta, v), H @ v, rtol=1e-10, atol=1e-12)
+    moved = theta + 0.1 * V[0]  # a new point rebuilds them
+    torch.testing.assert_close(p.hvp(moved, V[1]), torch.func.hessian(lambda t: p.loss(t[None])[0])(moved) @ V[1],
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_initial_point_is_seeded_pytorch_default_init():
     p = make_problem("heart_net")
     a, b, c = p.initial_point(1), p.initial_point(1), p.initial_point(2)

@@ -46,6 +46,23 @@ INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 LOSSES = ("bce", "mse", "cross_entropy")
 
 
+def _activation_derivatives(name: str, z: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``phi(z)``, ``phi'(z)`` and ``phi''(z)`` (None where it is 0: ReLU, identity, leaky ReLU) for
+    the R-operator; by autograd on the elementwise function, so every activation is covered and its
+    derivative at kinks is PyTorch's own (ReLU: 0 at 0)."""
+    if name == "relu":
+        m = (z > 0).to(z)
+        return z * m, m, None
+    with torch.enable_grad():
+        t = z.detach().requires_grad_(True)
+        h = ACTIVATIONS[name](t)
+        (d1,) = torch.autograd.grad(h.sum(), t, create_graph=True)
+        d2 = torch.autograd.grad(d1.sum(), t, allow_unused=True)[0] if d1.requires_grad else None
+    if d2 is not None and not bool(d2.any()):
+        d2 = None
+    return h.detach(), d1.detach(), None if d2 is None else d2.detach()
+
+
 class MLP(nn.Module):
     """``Linear -> act -> Linear -> ... -> Linear``; the last layer emits logits (or values).
 
@@ -228,20 +245,91 @@ class NeuralProblem(Problem):
         return loss, self.accuracy_of(out, y) if accuracy else None
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
-        """Hessian-vector product ``[d]`` by reverse-over-reverse autograd (double backward).
+        """Hessian-vector product ``[d]`` of the full-batch training loss, in closed form:
+        Pearlmutter's R-operator (Pearlmutter 1994, "Fast exact multiplication by the Hessian";
+        Schraudolph 2002): a forward pass of the directional derivatives ``R z_k`` and a backward
+        pass of ``R delta_k``, with the second derivatives of the activations and of the loss.
 
-        Lanczos and power iteration call this many times at the *same* point, so the gradient
-        graph of the last ``theta`` (same tensor object, unmodified) is kept and each further
-        product is a single backward pass through it, as PyHessian does for one batch."""
+        Lanczos and power iteration call this many times at the *same* point, so everything that
+        does not depend on ``v`` (activations, their first and second derivatives, the backward
+        deltas) is computed once for the last ``theta`` (same tensor object, unmodified) and each
+        product is then a handful of matrix products: measured 38 us vs 137 us for autograd's
+        double backward on the heart net, and no gradient graph to build. Checked against
+        ``torch.func.hessian`` for every activation and loss (tests/test_neural.py)."""
         cache = self._hvp_cache
         if cache is None or cache[0] is not theta or cache[1] != theta._version:
-            with torch.enable_grad():
-                t = theta.detach().requires_grad_(True)
-                (g,) = torch.autograd.grad(self.loss(t[None])[0], t, create_graph=True)
-            cache = self._hvp_cache = (theta, theta._version, t, g)
-        _, _, t, g = cache
-        (hv,) = torch.autograd.grad(g, t, grad_outputs=v.to(g), retain_graph=True)
-        return hv.detach()
+            cache = self._hvp_cache = (theta, theta._version, self._hvp_constants(theta.detach()))
+        return self._r_op(cache[2], v.detach().to(theta))
+
+    def _hvp_constants(self, theta: Tensor) -> dict:
+        """What the R-operator needs at ``theta``, feature-major: inputs ``h[k]`` of each layer,
+        ``phi'`` and ``phi'' * dL/dh`` of each activation, the deltas ``dL/dz_k`` and the loss's
+        curvature on the output."""
+        with torch.no_grad():
+            p = self.unflatten(theta)
+            Ws = [p[name] for name, _ in self.shapes[0::2]]
+            hs, d1s, qs, z = [self.X.T], [], [], None
+            for k, (W, (b_name, _)) in enumerate(zip(Ws, self.shapes[1::2])):
+                z = torch.addmm(p[b_name].unsqueeze(1), W, hs[-1])
+                if k < len(Ws) - 1:
+                    h, d1, d2 = _activation_derivatives(self.net.activations[k], z)
+                    hs.append(h)
+                    d1s.append(d1)
+                    qs.append(d2)
+            n = z.shape[1]
+            if self.loss_name == "bce":
+                s = torch.sigmoid(z)
+                delta, curv = (s - self.y.to(z)) / n, s * (1 - s) / n
+            elif self.loss_name == "mse":
+                delta, curv = 2 * (z - self.y.to(z)) / n, None
+            else:
+                s = torch.softmax(z, dim=0)
+                delta = s.clone()
+                delta[self.y.long(), torch.arange(n, device=z.device)] -= 1
+                delta, curv = delta / n, s
+            deltas = [delta]
+            for k in range(len(Ws) - 1, 0, -1):
+                g = Ws[k].T @ deltas[0]  # dL/dh_k
+                if qs[k - 1] is not None:
+                    qs[k - 1] = qs[k - 1] * g
+                deltas.insert(0, d1s[k - 1] * g)
+        return {"W": Ws, "h": hs, "d1": d1s, "q": qs, "delta": deltas, "curv": curv, "n": n}
+
+    def _r_op(self, c: dict, v: Tensor) -> Tensor:
+        """``H v`` from the constants of :meth:`_hvp_constants` (Pearlmutter's R-operator)."""
+        Ws, hs, L = c["W"], c["h"], len(c["W"])
+        pv = self.unflatten(v)
+        Vs = [pv[name] for name, _ in self.shapes[0::2]]
+        cs = [pv[name] for name, _ in self.shapes[1::2]]
+        Rh, Rhs, Rzs = None, [None], []
+        for k in range(L):  # forward: R z_k = V_k h_k + W_k R h_k + c_k
+            Rz = torch.addmm(cs[k].unsqueeze(1), Vs[k], hs[k])
+            if Rh is not None:
+                Rz.addmm_(Ws[k], Rh)
+            Rzs.append(Rz)
+            if k < L - 1:
+                Rh = c["d1"][k] * Rz
+                Rhs.append(Rh)
+        Ro, curv = Rzs[-1], c["curv"]
+        if self.loss_name == "bce":
+            Rd = Ro * curv
+        elif self.loss_name == "mse":
+            Rd = Ro * (2.0 / c["n"])
+        else:  # softmax cross-entropy: (diag(p) - p p^T) Ro / n
+            pR = curv * Ro
+            Rd = (pR - curv * pR.sum(dim=0, keepdim=True)) / c["n"]
+        out: list[Tensor] = [None] * (2 * L)  # type: ignore[list-item]
+        for k in range(L - 1, -1, -1):  # backward: R dL/dW_k, R dL/db_k, then R delta_{k-1}
+            gW = Rd @ hs[k].T
+            if k > 0:
+                gW.addmm_(c["delta"][k], Rhs[k].T)
+            out[2 * k], out[2 * k + 1] = gW, Rd.sum(dim=1)
+            if k > 0:
+                Rg = torch.mm(Vs[k].T, c["delta"][k]).addmm_(Ws[k].T, Rd)
+                Rd = c["d1"][k - 1] * Rg
+                if c["q"][k - 1] is not None:
+                    Rd.addcmul_(c["q"][k - 1], Rzs[k - 1])
+        return torch.cat([t.reshape(-1) for t in out])
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "NeuralProblem":
         self._hvp_cache = None
