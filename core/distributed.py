@@ -161,23 +161,19 @@ def process_group(device: str = "auto", timeout_s: float = 3600.0) -> Iterator[R
 
 def build_plane(problem: Problem, job: SurfaceJob) -> Plane:
     """The plane :func:`core.landscape.compute_surface` would slice for ``job`` (seeded, so rank 0
-    alone builds it). Asked for a 2 x 2 grid it returns the directions, centre and span at the cost
-    of four loss evaluations, so the direction logic stays in one place."""
-    from core.landscape import _resolution, compute_surface
+    alone builds it), from :func:`core.landscape.plane`, so the direction logic stays in one place."""
+    from core.landscape import evaluate_grid, plane
 
-    na, nb = _resolution(job.resolution)
     center = None if job.center is None else torch.tensor(job.center, dtype=torch.float64)
-    probe = compute_surface(problem, directions=job.directions, center=center, span=job.span, resolution=2,
-                            seed=job.seed, filter_normalize=job.filter_normalize, bias=job.bias,
-                            orthogonalize=job.orthogonalize, split=job.split)
-    if probe.is_line:
+    pl = plane(problem, directions=job.directions, center=center, span=job.span, resolution=job.resolution,
+               seed=job.seed, filter_normalize=job.filter_normalize, bias=job.bias, orthogonalize=job.orthogonalize)
+    if pl.is_line:
         raise LabError(f"the surface job computes 2-D grids; {problem.kind!r} has {problem.dim} parameter(s), "
                        "so its slice is a line", "directions")
-    f64 = dict(dtype=torch.float64)
-    alphas = torch.linspace(float(probe.alphas[0]), float(probe.alphas[-1]), na, **f64)
-    betas = torch.linspace(float(probe.betas[0]), float(probe.betas[-1]), nb, **f64)
-    return Plane(probe.theta0.double().cpu(), probe.d1.double().cpu(), probe.d2.double().cpu(), alphas, betas,
-                 tuple(probe.axis_labels))
+    # one loss evaluation checks the split here, on rank 0, rather than in every rank's first block
+    evaluate_grid(problem, pl.theta0, pl.d1, pl.d2, pl.alphas[:1], pl.betas[:1], split=job.split, accuracy=False)
+    return Plane(pl.theta0.double().cpu(), pl.d1.double().cpu(), pl.d2.double().cpu(), pl.alphas, pl.betas,
+                 tuple(pl.labels))
 
 
 def evaluate_rows(problem: Problem, plane: Plane, rows: slice, split: str,

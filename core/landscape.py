@@ -356,19 +356,35 @@ def _trajectory(thetas: Tensor | None, d: int, what: str) -> Tensor:
     return thetas[keep]
 
 
-def compute_surface(problem: Problem, *, directions: str = "axes", center: Tensor | None = None,
-                    span: list[list[float]] | None = None, resolution: int | Sequence[int] = 101, seed: int = 0,
-                    filter_normalize: bool = True, bias: str = "zero", orthogonalize: bool = False,
-                    thetas: Tensor | None = None, split: str = "train", progress: Progress = None,
-                    cancel: Cancel = None, chunk: int | None = None, accuracy: bool = True) -> Surface:
-    """A slice of ``problem``'s loss on its current device and dtype (see the module docstring).
+@dataclass(frozen=True)
+class Plane:
+    """The slice ``theta0 + a d1 + b d2`` (float64, CPU; ``d2`` None on a line) on the grid
+    ``alphas x betas`` (``betas`` empty on a line), what :func:`compute_surface` evaluates:
+    ``labels`` name the axes, ``explained`` is the PCA variance share (None otherwise), ``meta``
+    what the directions were built from (seed, normalization, eigenvalues)."""
 
-    The centre is ``center`` if given, else the trajectory's last point (``pca``, ``random``,
-    ``hessian`` with ``thetas``), its first (``segment``), the problem's initial point (nets) or
-    its first known minimum. Default spans: the problem's box (``axes``), ``[-1, 1]^2`` (random and
-    Hessian directions, in units of the direction), the trajectory's extent plus a 20 % margin
-    (``pca``), ``[-0.5, 1.5]`` (``segment``: 0 is the start, 1 the end). ``accuracy=False`` skips
-    the accuracy surface."""
+    theta0: Tensor
+    d1: Tensor
+    d2: Tensor | None
+    alphas: Tensor
+    betas: Tensor
+    labels: tuple[str, str]
+    kind: str
+    explained: Tensor | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_line(self) -> bool:
+        return self.d2 is None
+
+
+def plane(problem: Problem, *, directions: str = "axes", center: Tensor | None = None,
+          span: list[list[float]] | None = None, resolution: int | Sequence[int] = 101, seed: int = 0,
+          filter_normalize: bool = True, bias: str = "zero", orthogonalize: bool = False,
+          thetas: Tensor | None = None) -> Plane:
+    """The plane (or line) :func:`compute_surface` slices, without evaluating it: directions,
+    centre, span and grid axes (arguments as there). A distributed job builds it once and deals
+    the rows out."""
     if directions not in DIRECTIONS:
         from core.problems import suggest
 
@@ -438,11 +454,29 @@ def compute_surface(problem: Problem, *, directions: str = "axes", center: Tenso
         meta["eigenvalues"] = vals.tolist()
     alphas = torch.linspace(sp[0][0], sp[0][1], na, **f64)
     betas = torch.linspace(sp[1][0], sp[1][1], nb, **f64) if d2 is not None else torch.zeros(0, **f64)
-    values, acc = evaluate_grid(problem, theta0, d1, d2, alphas, betas, chunk=chunk, progress=progress,
+    return Plane(theta0, d1, d2, alphas, betas, labels, directions, explained, meta)
+
+
+def compute_surface(problem: Problem, *, directions: str = "axes", center: Tensor | None = None,
+                    span: list[list[float]] | None = None, resolution: int | Sequence[int] = 101, seed: int = 0,
+                    filter_normalize: bool = True, bias: str = "zero", orthogonalize: bool = False,
+                    thetas: Tensor | None = None, split: str = "train", progress: Progress = None,
+                    cancel: Cancel = None, chunk: int | None = None, accuracy: bool = True) -> Surface:
+    """A slice of ``problem``'s loss on its current device and dtype (see the module docstring).
+
+    The centre is ``center`` if given, else the trajectory's last point (``pca``, ``random``,
+    ``hessian`` with ``thetas``), its first (``segment``), the problem's initial point (nets) or
+    its first known minimum. Default spans: the problem's box (``axes``), ``[-1, 1]^2`` (random and
+    Hessian directions, in units of the direction), the trajectory's extent plus a 20 % margin
+    (``pca``), ``[-0.5, 1.5]`` (``segment``: 0 is the start, 1 the end). ``accuracy=False`` skips
+    the accuracy surface."""
+    pl = plane(problem, directions=directions, center=center, span=span, resolution=resolution, seed=seed,
+               filter_normalize=filter_normalize, bias=bias, orthogonalize=orthogonalize, thetas=thetas)
+    values, acc = evaluate_grid(problem, pl.theta0, pl.d1, pl.d2, pl.alphas, pl.betas, chunk=chunk, progress=progress,
                                 cancel=cancel, split=split, accuracy=accuracy)
-    return Surface(alphas=alphas, betas=betas, values=values.cpu(), accuracy=None if acc is None else acc.cpu(),
-                   axis_labels=labels, d1=d1, d2=d2, theta0=theta0, explained=explained, kind=directions,
-                   split=split, meta=meta)
+    return Surface(alphas=pl.alphas, betas=pl.betas, values=values.cpu(), accuracy=None if acc is None else acc.cpu(),
+                   axis_labels=pl.labels, d1=pl.d1, d2=pl.d2, theta0=pl.theta0, explained=pl.explained, kind=directions,
+                   split=split, meta=pl.meta)
 
 
 # -- honest projections ---------------------------------------------------------------------------

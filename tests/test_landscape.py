@@ -9,7 +9,7 @@ import torch
 from core.engine import Group, run
 from core.errors import LabError
 from core.landscape import (Cancelled, Surface, compute_surface, evaluate_grid, evaluate_plane, filter_normalize,
-                            honest_projection, pca_directions, random_directions)
+                            honest_projection, pca_directions, plane, random_directions)
 from core.problems import make_problem
 
 
@@ -126,6 +126,15 @@ def test_grid_loss_matches_direct_bce_where_logits_are_huge_or_tiny():
     torch.testing.assert_close(tiny, exact, rtol=1e-12, atol=0)
     # (torch's binary_cross_entropy_with_logits loses digits here: x - log_sigmoid(x) cancels)
     torch.testing.assert_close(tiny, sure.loss(theta0[None])[0], rtol=1e-4, atol=0)
+
+
+def test_plane_is_what_compute_surface_slices(heart, heart_run):
+    pl = plane(heart, directions="pca", thetas=heart_run, resolution=[5, 4])
+    s = compute_surface(heart, directions="pca", thetas=heart_run, resolution=[5, 4], accuracy=False)
+    for a, b in ((pl.theta0, s.theta0), (pl.d1, s.d1), (pl.d2, s.d2), (pl.alphas, s.alphas), (pl.betas, s.betas)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert pl.labels == tuple(s.axis_labels) and not pl.is_line and pl.explained is not None
+    assert plane(heart, directions="segment", thetas=heart_run).is_line
 
 
 def test_accuracy_and_test_split_surfaces(heart):
