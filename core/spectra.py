@@ -234,6 +234,9 @@ def _select_np(values: "np.ndarray", k: int, which: str) -> "np.ndarray":
 def _met(theta: "np.ndarray", S: "np.ndarray", b: float, k: int, which: str, tol: float, converge: str) -> bool:
     """The stopping rule of :func:`lanczos` for the wanted Ritz pairs of ``T_m = S diag(theta) S^T``."""
     m = theta.size
+    if k == 1 and which == "top" and m >= 2 and converge == "value":  # the sharpness: no arrays to build
+        r, scale = abs(b * S[m - 1, m - 1]), max(abs(theta[0]), abs(theta[-1]))
+        return min(r, r * r / max(theta[-1] - theta[-2], 1e-300)) <= tol * scale
     idx = _select_np(theta, k, which)
     est = np.abs(b * S[m - 1, idx])
     scale = np.abs(theta).max()

@@ -96,6 +96,30 @@ def test_sharpness_warm_start_needs_fewer_steps():
     assert abs(float(vec @ lin.V[:, 0])) == pytest.approx(1.0, abs=1e-10)
 
 
+@pytest.mark.parametrize("which,k", [("top", 1), ("top", 3), ("bottom", 2)])
+def test_value_convergence_meets_the_eigenvalue_tolerance_with_fewer_products_and_honest_residuals(which, k):
+    g = torch.Generator().manual_seed(5)
+    d = 400
+    ends = torch.tensor([9.0, 7.0, 6.0, 0.2, 0.1], dtype=F64)  # separated at both ends
+    lam = torch.cat([ends, torch.rand(d - 5, generator=g, dtype=F64) * 4 + 0.5])
+    Qm, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=F64))
+    A = (Qm * lam) @ Qm.T
+    exact = torch.linalg.eigvalsh(A)
+    want = exact.flip(0)[:k] if which == "top" else exact[:k]
+    for tol in (1e-4, 1e-8):
+        fast = lanczos(A, k=k, which=which, tol=tol, converge="value", seed=1)
+        slow = lanczos(A, k=k, which=which, tol=tol, seed=1)
+        assert fast.converged and fast.iterations < slow.iterations
+        assert ((fast.eigenvalues - want).abs() <= tol * want.abs().max()).all()
+        # residuals are the true ||A v - lambda v|| of the returned pairs, though no product was spent on them
+        true = (A @ fast.eigenvectors - fast.eigenvectors * fast.eigenvalues).norm(dim=0)
+        torch.testing.assert_close(fast.residuals, true, rtol=1e-6, atol=1e-13)
+        # the value rule stops on r^2 / gap: the vectors are only as good as sqrt(tol)
+        assert fast.residuals.max() > tol * want.abs().max() or tol == 1e-8
+    with pytest.raises(LabError, match="converge must be"):
+        lanczos(A, converge="eigenvalue")
+
+
 def test_slq_density_integrates_to_one_and_matches_moments():
     A, lam = _spd(200, seed=3)
     dens = slq_density(A, n_vectors=30, steps=40, seed=0)
