@@ -145,7 +145,8 @@ def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 
     residual) and ``scale = max|theta|``:
 
     - ``converge="residual"``: ``r_i <= tol * scale``, eigenvectors to ``tol``;
-    - ``converge="value"``: eigenvalues to ``tol`` relative, by the a-posteriori bound
+    - ``converge="value"``: eigenvalues to ``tol`` relative to ``scale`` (for the top eigenvalue:
+      relative to itself), by the a-posteriori bound
       ``|lambda - theta_i| <= min(r_i, r_i^2 / gap_i)`` with ``gap_i`` the distance to the nearest
       other Ritz value (Parlett, *The Symmetric Eigenvalue Problem*, 11.7; Saad 2011, 6.5). The error
       of a Ritz value is quadratic in its residual, so this needs far fewer products.
