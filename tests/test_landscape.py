@@ -117,6 +117,9 @@ def test_grid_loss_matches_direct_bce_where_logits_are_huge_or_tiny():
     loop = torch.stack([torch.stack([p.loss((theta0 + a * d1 + b * d2)[None])[0] for a in alphas]) for b in betas])
     assert loop.max() > 20  # the linear branch of softplus is exercised
     torch.testing.assert_close(evaluate_plane(p, theta0, d1, d2, alphas, betas), loop, rtol=1e-12, atol=0)
+    _, acc = evaluate_grid(p, theta0, d1, d2, alphas, betas, accuracy=True)  # counted, not averaged
+    want = torch.stack([torch.stack([p.evaluate((theta0 + a * d1 + b * d2)[None])[1][0] for a in alphas]) for b in betas])
+    torch.testing.assert_close(acc, want, rtol=0, atol=1e-15)
     sure = make_problem("heart_net", {"hidden": 8})
     logits = sure.forward(theta0[None], sure.X)[0, :, 0]
     sure.y = (logits > 0).to(sure.y)  # labels the net fits perfectly: every term is log(1 + e^-|x|)

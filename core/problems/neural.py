@@ -224,6 +224,8 @@ class NeuralProblem(Problem):
             # binary labels: BCE(x, y) = softplus(-(2y - 1) x), one pass (no log-sigmoid buffers)
             binary = self.loss_name == "bce" and bool(((y == 0) | (y == 1)).all())
             ws["sign"] = (1 - 2 * y).to(ws["z"]) if binary else None
+            # accuracy as a count: sum_n [x_n > 0] (2 y_n - 1) + #negatives, one compare and one product
+            ws["count"] = ((2 * y - 1).to(ws["z"]), float((y == 0).sum())) if binary else None
         G = coords.shape[0]
         C = torch.ones(G, 3, device=coords.device, dtype=coords.dtype)  # rows (1, a, b)
         C[:, 1:coords.shape[1] + 1] = coords[:, :2]
@@ -238,11 +240,14 @@ class NeuralProblem(Problem):
         parts = torch.split(tail, [math.prod(s) for _, s in self.shapes[2:]], dim=1)
         params = [p.reshape(G, *shape) for (_, shape), p in zip(self.shapes[2:], parts)]
         out = self.net.from_preact(Z, list(zip(params[0::2], params[1::2])), consume=True)
-        if ws["sign"] is not None:
-            loss = F.softplus(out[..., 0] * ws["sign"], threshold=40.0).mean(dim=-1)
-        else:
-            loss = self.criterion(out, y)
-        return loss, self.accuracy_of(out, y) if accuracy else None
+        if ws["sign"] is None:
+            return self.criterion(out, y), self.accuracy_of(out, y) if accuracy else None
+        x = out[..., 0]
+        loss = F.softplus(x * ws["sign"], threshold=40.0).mean(dim=-1)
+        if not accuracy:
+            return loss, None
+        s, negatives = ws["count"]
+        return loss, torch.mv((x > 0).to(x.dtype), s).add_(negatives).div_(x.shape[1])
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
         """Hessian-vector product ``[d]`` of the full-batch training loss, in closed form:
