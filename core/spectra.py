@@ -288,8 +288,10 @@ def hessian_eigen(problem: Problem, theta: Tensor, k: int = 6, which: str = "top
 def sharpness(problem: Problem, theta: Tensor, v0: Tensor | None = None, *, tol: float = 1e-6,
               seed: int = 0) -> tuple[float, Tensor]:
     """The top Hessian eigenvalue (the sharpness; GD is locally stable iff it is below ``2 / lr``)
-    and its eigenvector. Pass the previous vector as ``v0`` along a run: Lanczos then needs few steps."""
-    r = hessian_eigen(problem, theta, k=1, which="top", tol=tol, seed=seed, v0=v0)
+    and its eigenvector. Pass the previous vector as ``v0`` along a run: Lanczos then needs few steps.
+    Only the value is wanted to ``tol`` (``converge="value"``); the vector, good to about
+    ``sqrt(tol)``, serves as the next warm start."""
+    r = hessian_eigen(problem, theta, k=1, which="top", tol=tol, seed=seed, v0=v0, converge="value")
     return float(r.eigenvalues[0]), r.eigenvectors[:, 0]
 
 
