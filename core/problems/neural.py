@@ -207,8 +207,11 @@ class NeuralProblem(Problem):
         products are computed once per grid instead of once per grid point, which removes the
         (usually largest, ``p x h1``) input layer from the per-point cost. Exact up to rounding.
 
-        ``workspace`` (a dict the caller keeps for one grid) holds ``z0, z1, z2`` and the ``Z``
-        buffer between chunks, so neither is recomputed nor reallocated per chunk."""
+        Per chunk the pre-activations are one ``[G, 3] x [3, h1 n]`` product with rows ``(1, a, b)``
+        (written once), the later layers run through :meth:`MLP.from_preact` directly. With 0/1
+        labels the BCE is ``softplus(-(2 y - 1) x)`` (one pass, no cancellation) and the accuracy a
+        count. ``workspace`` (a dict the caller keeps for one grid) holds ``z0, z1, z2``, the later
+        layers' rows and the ``Z`` buffer between chunks, so none is recomputed or reallocated."""
         X, y = self.split_data(split)
         ws = workspace if workspace is not None else {}
         if "z" not in ws:
