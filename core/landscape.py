@@ -48,7 +48,8 @@ SPLITS = ("train", "test")
 #: 88 ms vs 110 ms at 16 points per 1616; 256-256 net: 2 points 0.57 s vs 0.73 s at 16). Bigger
 #: chunks fall out of the cache (32 points of the moons net: 2.5x slower).
 CHUNK_BYTES = 8 << 20
-#: on a GPU there is no such cache cliff and every call costs a launch: much bigger chunks
+#: on a GPU every call costs kernel launches and there is no CPU cache to fit: much bigger chunks
+#: (a guess, not yet measured: no GPU was lent to this round)
 GPU_CHUNK_BYTES = 256 << 20
 
 Progress = Callable[[int, int], None] | None
