@@ -235,10 +235,8 @@ def pca_directions(thetas: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def hessian_directions(problem: Problem, theta0: Tensor, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """The eigenvectors of the two largest Hessian eigenvalues at ``theta0`` and those eigenvalues."""
-    try:
-        from core.spectra import hessian_eigen
-    except ModuleNotFoundError:
-        raise LabError("hessian directions need core.spectra, which is not installed", "view.directions") from None
+    from core.spectra import hessian_eigen
+
     res = hessian_eigen(problem, theta0.to(problem.device, problem.dtype), k=2, which="top", seed=seed)
     vals = torch.as_tensor(res.eigenvalues).double().cpu()
     vecs = torch.as_tensor(res.eigenvectors).double().cpu()
