@@ -31,31 +31,15 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from core.engine import Group, run  # noqa: E402
 from core.problems import make_problem  # noqa: E402
 from core.spectra import hessian_eigen  # noqa: E402
 
-
-def best(fn, repeats: int):
-    out, times = None, []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from _common import best, module_of  # noqa: E402
 
 
-def module_of(problem, theta: torch.Tensor) -> nn.Module:
-    sizes, layers = problem.sizes, []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if k:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(a, b))
-    model = nn.Sequential(*layers).to(theta.dtype)
-    with torch.no_grad():
-        torch.nn.utils.vector_to_parameters(theta, model.parameters())
-    return model
 
 
 def case(name: str, kind: str, params: dict, repeats: int) -> None:

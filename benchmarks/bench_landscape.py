@@ -30,31 +30,14 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from core.landscape import compute_surface, evaluate_plane, random_directions  # noqa: E402
 from core.problems import make_problem  # noqa: E402
 
-
-def best(fn, repeats: int) -> tuple[float, object]:
-    out, times = None, []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from _common import best, module_of  # noqa: E402
 
 
-def module_of(problem, theta: torch.Tensor) -> nn.Module:
-    """The same net as an ordinary nn.Sequential holding ``theta`` (what a peer is handed)."""
-    sizes, layers = problem.sizes, []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if k:
-            layers.append(nn.ReLU())
-        layers.append(nn.Linear(a, b))
-    model = nn.Sequential(*layers).to(theta.dtype)
-    with torch.no_grad():
-        torch.nn.utils.vector_to_parameters(theta, model.parameters())
-    return model
 
 
 def heart_plane(repeats: int) -> None:
