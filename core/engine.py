@@ -301,14 +301,15 @@ def _evaluate(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: 
     if all_full:
         loss, grad = problem.loss_and_grad(theta)
     else:
-        with torch.no_grad():
-            loss = problem.loss(theta)
+        loss = torch.empty(theta.shape[0], dtype=theta.dtype, device=theta.device)
         grad = torch.empty_like(theta)
         if full_idx.numel():
-            _, grad[full_idx] = problem.loss_and_grad(theta[full_idx])
+            loss[full_idx], grad[full_idx] = problem.loss_and_grad(theta[full_idx])
         for m, rows in minibatch.items():
             idx = rng.minibatch(rows, problem.n_samples, m).to(theta.device)
             _, grad[rows] = problem.loss_and_grad(theta[rows], idx)
+            with torch.no_grad():  # the true (full-batch) loss is what gets recorded
+                loss[rows] = problem.loss(theta[rows])
     for s, sigma in noisy:
         xi = rng.noise(list(range(s.start, s.stop)), t, theta.shape[1]).to(theta)
         grad[s] = grad[s] + sigma * xi
