@@ -213,7 +213,7 @@ def synthetic(name: str, n: int = 200, noise: float = 0.1, seed: int = 0, test_f
     then split into train and test by :func:`split_indices` (same seed). ``extra`` goes to the
     generator (``factor`` for circles, ``turns`` for spirals, ``centers`` for blobs)."""
     if name not in SYNTHETIC:
-        from core.problems import suggest
+        from core.errors import suggest
 
         raise LabError(f"unknown data set {name!r}{suggest(name, DATASETS)}; allowed: {', '.join(DATASETS)}", "dataset")
     if isinstance(n, bool) or not isinstance(n, int) or n < 4:

@@ -385,7 +385,7 @@ def plane(problem: Problem, *, directions: str = "axes", center: Tensor | None =
     centre, span and grid axes (arguments as there). A distributed job builds it once and deals
     the rows out."""
     if directions not in DIRECTIONS:
-        from core.problems import suggest
+        from core.errors import suggest
 
         raise LabError(f"unknown directions {directions!r}{suggest(directions, DIRECTIONS)}; allowed: {', '.join(DIRECTIONS)}", "view.directions")
     d = problem.dim

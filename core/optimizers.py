@@ -253,7 +253,7 @@ OPTIMIZERS: dict[str, Rule] = {
 
 
 def get_rule(kind: str, path: str = "kind") -> Rule:
-    from core.problems import suggest
+    from core.errors import suggest
 
     if kind not in OPTIMIZERS:
         raise LabError(f"unknown optimizer {kind!r}{suggest(kind, list(OPTIMIZERS))}; allowed: {', '.join(OPTIMIZERS)}", path)
@@ -268,7 +268,7 @@ def make_hyper(rule: Rule, rows: Sequence[Mapping[str, Any]], device: torch.devi
     for i, row in enumerate(rows):
         for key in row:
             if key not in out:
-                from core.problems import suggest
+                from core.errors import suggest
 
                 raise LabError(f"{rule.name} has no hyperparameter {key!r}{suggest(key, list(out))}; allowed: {', '.join(out)}",
                                f"{path}.{key}" if path else key)

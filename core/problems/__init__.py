@@ -3,12 +3,11 @@ keys are the factory's keyword arguments. Adding a problem means adding one func
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import LabError
+from core.errors import LabError, suggest  # noqa: F401  (suggest: re-exported for old imports)
 from core.problems.base import Problem
 from core.problems.toys import TOYS
 
@@ -29,11 +28,6 @@ def _load_extra() -> None:
 def problem_parameters(kind: str) -> dict[str, inspect.Parameter]:
     _load_extra()
     return dict(inspect.signature(PROBLEMS[kind]).parameters)
-
-
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:

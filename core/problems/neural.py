@@ -34,7 +34,8 @@ from torch.func import functional_call
 
 from core.datasets import DATASETS, Dataset, heart_disease, load_dataset
 from core.errors import LabError
-from core.problems import register, suggest
+from core.errors import suggest
+from core.problems import register
 from core.problems.base import Problem
 
 ACTIVATIONS = {

@@ -301,7 +301,7 @@ def validate_against(e: Expectation, path: str, problem: "Problem", entries: lis
     for key in ("optimizer", "before"):
         name = getattr(e, key)
         if name is not None and name not in known:
-            from core.problems import suggest
+            from core.errors import suggest
 
             raise LabError(f"no trajectory or optimizer labelled {name!r}{suggest(name, known)}; labels: {', '.join(known)}", f"{path}.{key}")
     metric = e.metric or (default_metric(problem) if e.check in ("steps_to", "rate", "order") else None)

@@ -20,16 +20,12 @@ import tomli_w
 
 from core.device import DEVICES, DTYPES
 from core.errors import LabError
-from core.problems import suggest
+from core.values import MAX_RESOLUTION, MAX_SEED, MAX_STEPS, boolean, choice, finite, integer, number, show
+from core.errors import suggest
 from core.scenario.schema import (
     BIAS, CENTERS, CONVERGENCE, DIRECTIONS, FORMAT, METRICS, PANELS, Beat, Expectation, GridSpec, OptimizerSpec,
     ProblemSpec, RandomSpec, Scenario, StartSpec, ViewSpec,
 )
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
 
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
@@ -37,57 +33,8 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-# --- typed readers: each takes (value, path) and returns the normalized value ----------------------
-MAX_SEED = 2**31 - 1
-MAX_STEPS = 1_000_000
-MAX_RESOLUTION = 4001
-
-
-def _int(low: int | None = None, high: int | None = None) -> Callable[[Any, str], int]:
-    def read(value: Any, path: str) -> int:
-        ok = not isinstance(value, bool) and isinstance(value, int)
-        if not ok or (low is not None and value < low) or (high is not None and value > high):
-            want = "an integer" + (f" >= {low}" if low is not None else "") + (f" and <= {high}" if high is not None else "")
-            raise LabError(f"expected {want}, got {_show(value)}", path)
-        return value
-    return read
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an integer beyond float range
-        return False
-
-
-def _float(low: float | None = None, low_open: bool = False) -> Callable[[Any, str], float]:
-    def read(value: Any, path: str) -> float:
-        ok = _finite(value)
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if not ok:
-            bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
-            raise LabError(f"expected a finite number{bound}, got {_show(value)}", path)
-        return float(value)
-    return read
-
-
-def _str(choices: tuple[str, ...] | None = None) -> Callable[[Any, str], str]:
-    def read(value: Any, path: str) -> str:
-        if not isinstance(value, str):
-            raise LabError(f"expected a string, got {_show(value)}", path)
-        if choices is not None and value not in choices:
-            raise LabError(f"{value!r} is not allowed{suggest(value, choices)}; allowed: {', '.join(choices)}", path)
-        return value
-    return read
-
-
-def _bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise LabError(f"expected true or false, got {_show(value)}", path)
-    return value
+# --- typed readers (core.values): each takes (value, path) and returns the normalized value -------
+_show, _int, _finite, _float, _str, _bool = show, integer, finite, number, choice, boolean
 
 
 def _point(value: Any, path: str) -> tuple[float, ...]:

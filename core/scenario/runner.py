@@ -21,7 +21,8 @@ from core.device import resolve_dtype
 from core.engine import Group, Run, default_labels, iterate
 from core.errors import LabError
 from core.optimizers import get_rule
-from core.problems import make_problem, problem_parameters, suggest
+from core.errors import suggest
+from core.problems import make_problem, problem_parameters
 from core.problems.base import Problem
 from core.scenario.schema import Scenario, StartSpec
 
