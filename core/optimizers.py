@@ -6,8 +6,14 @@ is a ``[B, 1]`` tensor, so a sweep over learning rates, start points and seeds a
 tensor operation. Nothing lives in ``self``: the engine can keep a state per step and replay.
 
 Each rule does the same floating-point operations in the same order as the matching
-``torch.optim`` single-tensor implementation, and the tests prove equality step for step in
-float64 (see ``tests/test_optimizers.py``).
+``torch.optim`` single-tensor implementation, and the tests prove it (``tests/test_optimizers.py``):
+bit-identical free runs at d = 2 in float64, and one step from identical state within an ulp-level
+bound at any width, in float64 and float32.
+
+Hyperparameters are kept in float64 whatever the parameters' dtype. torch.optim holds them as
+Python floats, derives ``1 - b2``, ``lr / (1 - b1^t)`` and the like in double precision and rounds
+each coefficient once to the tensor's dtype when it is applied; :func:`_c` does the same here.
+(Deriving them in float32 instead would put ``1 - b2`` off by up to ~1e-4 relative at b2 = 0.999.)
 
 Momentum conventions (the lecture warns about exactly this):
 
@@ -91,10 +97,15 @@ class Count(NamedTuple):
     count: int
 
 
+def _c(coefficient: Tensor, like: Tensor) -> Tensor:
+    """A coefficient derived in float64, rounded once to the dtype of the tensor it scales."""
+    return coefficient if coefficient.dtype == like.dtype else coefficient.to(like.dtype)
+
+
 def _decay(theta: Tensor, grad: Tensor, hyper: Hyper) -> Tensor:
     """Coupled L2 weight decay as torch.optim applies it: ``g + wd * theta``."""
     wd = hyper.get("weight_decay")
-    return grad if wd is None else torch.addcmul(grad, wd, theta)
+    return grad if wd is None else torch.addcmul(grad, _c(wd, theta), theta)
 
 
 def _gd_init(theta: Tensor, hyper: Hyper) -> Count:
@@ -103,29 +114,35 @@ def _gd_init(theta: Tensor, hyper: Hyper) -> Count:
 
 def _gd_step(theta: Tensor, grad: Tensor, state: Count, hyper: Hyper) -> tuple[Tensor, Count]:
     grad = _decay(theta, grad, hyper)
-    return torch.addcmul(theta, -hyper["lr"], grad), Count(state.count + 1)
+    return torch.addcmul(theta, _c(-hyper["lr"], theta), grad), Count(state.count + 1)
 
 
 # --- heavy ball and Nesterov, PyTorch convention ---------------------------------------------
 class TraceState(NamedTuple):
     count: int
     velocity: Tensor
+    plain_rows: bool = False  # some row has momentum 0: torch.optim.SGD then ignores dampening and the buffer
 
 
 def _trace_init(theta: Tensor, hyper: Hyper) -> TraceState:
-    return TraceState(0, torch.zeros_like(theta))
+    momentum = hyper.get("momentum")
+    # decided once per run (one host sync here, none per step)
+    plain = momentum is not None and bool((momentum == 0).any().item())
+    return TraceState(0, torch.zeros_like(theta), plain)
 
 
 def _make_trace_step(nesterov: bool) -> Callable:
     def step(theta: Tensor, grad: Tensor, state: TraceState, hyper: Hyper) -> tuple[Tensor, TraceState]:
         grad = _decay(theta, grad, hyper)
-        beta = hyper["momentum"]
+        beta = _c(hyper["momentum"], theta)
         if state.count == 0:
             v = grad.clone()  # torch.optim.SGD starts the buffer at the first gradient, undamped
         else:
-            v = torch.addcmul(state.velocity * beta, 1 - hyper["dampening"], grad)
+            v = torch.addcmul(state.velocity * beta, _c(1 - hyper["dampening"], theta), grad)
+            if state.plain_rows:  # momentum 0 is plain SGD in torch.optim, whatever the dampening
+                v = torch.where(beta == 0, grad, v)
         direction = torch.addcmul(grad, beta, v) if nesterov else v
-        return torch.addcmul(theta, -hyper["lr"], direction), TraceState(state.count + 1, v)
+        return torch.addcmul(theta, _c(-hyper["lr"], theta), direction), state._replace(count=state.count + 1, velocity=v)
 
     return step
 
@@ -134,8 +151,8 @@ def _make_trace_step(nesterov: bool) -> Callable:
 def _lowpass_step(theta: Tensor, grad: Tensor, state: TraceState, hyper: Hyper) -> tuple[Tensor, TraceState]:
     grad = _decay(theta, grad, hyper)
     beta = hyper["beta"]
-    v = torch.addcmul(state.velocity * beta, 1 - beta, grad)
-    return torch.addcmul(theta, -hyper["lr"], v), TraceState(state.count + 1, v)
+    v = torch.addcmul(state.velocity * _c(beta, theta), _c(1 - beta, theta), grad)
+    return torch.addcmul(theta, _c(-hyper["lr"], theta), v), state._replace(count=state.count + 1, velocity=v)
 
 
 # --- Adam / AdamW -----------------------------------------------------------------------------
@@ -157,8 +174,8 @@ def _adam_init(theta: Tensor, hyper: Hyper) -> AdamState:
 
 
 def _bias_corrections(state: AdamState, t: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """``1 - b1^t`` and ``sqrt(1 - b2^t)`` per row, ``[B, 1]``."""
-    table = torch.tensor([[1 - b1**t, (1 - b2**t) ** 0.5] for b1, b2 in state.betas], dtype=like.dtype)
+    """``1 - b1^t`` and ``sqrt(1 - b2^t)`` per row, ``[B, 1]``, in float64."""
+    table = torch.tensor([[1 - b1**t, (1 - b2**t) ** 0.5] for b1, b2 in state.betas], dtype=torch.float64)
     rows = table.to(like.device)[state.which]
     return rows[:, :1], rows[:, 1:]
 
@@ -168,15 +185,15 @@ def _make_adam_step(decoupled: bool) -> Callable:
         t = state.count + 1
         lr, b1, b2, eps = hyper["lr"], hyper["b1"], hyper["b2"], hyper["eps"]
         if decoupled:
-            theta = theta * (1 - lr * hyper["weight_decay"])
+            theta = theta * _c(1 - lr * hyper["weight_decay"], theta)
         else:
             grad = _decay(theta, grad, hyper)
-        mu = torch.lerp(state.mu, grad, 1 - b1)
-        nu = state.nu * b2 + (1 - b2) * grad * grad
+        mu = torch.lerp(state.mu, grad, _c(1 - b1, theta))
+        nu = state.nu * _c(b2, theta) + _c(1 - b2, theta) * grad * grad
         bc1, bc2_sqrt = _bias_corrections(state, t, theta)
-        denom = nu.sqrt() / bc2_sqrt + eps
+        denom = nu.sqrt() / _c(bc2_sqrt, theta) + _c(eps, theta)
         step_size = lr / bc1
-        return theta + (-step_size) * mu / denom, state._replace(count=t, mu=mu, nu=nu)
+        return theta + _c(-step_size, theta) * mu / denom, state._replace(count=t, mu=mu, nu=nu)
 
     return step
 
@@ -198,16 +215,16 @@ def _rmsprop_init(theta: Tensor, hyper: Hyper) -> SquareState:
 def _rmsprop_step(theta: Tensor, grad: Tensor, state: SquareState, hyper: Hyper) -> tuple[Tensor, SquareState]:
     grad = _decay(theta, grad, hyper)
     alpha = hyper["alpha"]
-    sq = state.square * alpha + (1 - alpha) * grad * grad
-    avg = sq.sqrt() + hyper["eps"]
+    sq = state.square * _c(alpha, theta) + _c(1 - alpha, theta) * grad * grad
+    avg = sq.sqrt() + _c(hyper["eps"], theta)
     if state.plain:
-        return theta + (-hyper["lr"]) * grad / avg, state._replace(count=state.count + 1, square=sq)
-    v = state.velocity * hyper["momentum"] + grad / avg
-    return torch.addcmul(theta, -hyper["lr"], v), state._replace(count=state.count + 1, square=sq, velocity=v)
+        return theta + _c(-hyper["lr"], theta) * grad / avg, state._replace(count=state.count + 1, square=sq)
+    v = state.velocity * _c(hyper["momentum"], theta) + grad / avg
+    return torch.addcmul(theta, _c(-hyper["lr"], theta), v), state._replace(count=state.count + 1, square=sq, velocity=v)
 
 
 def _adagrad_init(theta: Tensor, hyper: Hyper) -> SquareState:
-    return SquareState(0, torch.zeros_like(theta) + hyper["initial_accumulator_value"], torch.zeros_like(theta))
+    return SquareState(0, torch.zeros_like(theta) + _c(hyper["initial_accumulator_value"], theta), torch.zeros_like(theta))
 
 
 def _adagrad_step(theta: Tensor, grad: Tensor, state: SquareState, hyper: Hyper) -> tuple[Tensor, SquareState]:
@@ -215,8 +232,8 @@ def _adagrad_step(theta: Tensor, grad: Tensor, state: SquareState, hyper: Hyper)
     grad = _decay(theta, grad, hyper)
     clr = hyper["lr"] / (1 + (t - 1) * hyper["lr_decay"])
     sq = state.square + 1 * grad * grad
-    std = sq.sqrt() + hyper["eps"]
-    return theta + (-clr) * grad / std, state._replace(count=t, square=sq)
+    std = sq.sqrt() + _c(hyper["eps"], theta)
+    return theta + _c(-clr, theta) * grad / std, state._replace(count=t, square=sq)
 
 
 _MOMENTUM = _beta("momentum", 0.9, "momentum coefficient beta")
@@ -263,7 +280,9 @@ def get_rule(kind: str, path: str = "kind") -> Rule:
 def make_hyper(rule: Rule, rows: Sequence[Mapping[str, Any]], device: torch.device | str = "cpu",
                dtype: torch.dtype = torch.float64, path: str = "") -> Hyper:
     """Validates one mapping of hyperparameters per trajectory (missing ones take their default)
-    and stacks them into ``[B, 1]`` tensors."""
+    and stacks them into ``[B, 1]`` tensors. They stay float64 whatever ``dtype`` (the parameters'
+    dtype, accepted for the caller's convenience) is: rules round each derived coefficient once,
+    like torch.optim's Python floats (see the module docstring)."""
     out: dict[str, list[float]] = {h.name: [] for h in rule.hypers}
     for i, row in enumerate(rows):
         for key in row:
@@ -274,7 +293,7 @@ def make_hyper(rule: Rule, rows: Sequence[Mapping[str, Any]], device: torch.devi
                                f"{path}.{key}" if path else key)
         for h in rule.hypers:
             out[h.name].append(h.check(row.get(h.name, h.default), f"{path}.{h.name}" if path else h.name))
-    return {k: torch.tensor(v, dtype=dtype, device=device).reshape(-1, 1) for k, v in out.items()}
+    return {k: torch.tensor(v, dtype=torch.float64, device=device).reshape(-1, 1) for k, v in out.items()}
 
 
 @dataclass
