@@ -3,3 +3,13 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Hypothesis: deterministic in CI ("ci": derandomized, fixed example counts, no example database,
+# so a run explores the same inputs on every machine); LAB_FUZZ=deep explores far more, at random.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, database=None, max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.register_profile("deep", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.load_profile("deep" if os.environ.get("LAB_FUZZ") == "deep" else "ci")
