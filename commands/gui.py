@@ -26,14 +26,56 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def open_handler(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from core.errors import LabError
     from lab.app import run_gui
 
-    if not Path(args.file).exists():
+    if not _readable(args.file):
         raise LabError("scenario file not found", "", args.file)
     return run_gui(args.file, lecture=args.lecture)
+
+
+def _readable(name: str) -> bool:
+    """False when ``name`` does not exist; a LabError when it cannot be read as a scenario file (a
+    FIFO, ``/dev/zero``, a folder, too large, a name too long): refused at once, before any window."""
+    from core.errors import LabError
+    from core.files import read_bounded
+    from core.scenario.io import MAX_SCENARIO_BYTES
+
+    try:
+        read_bounded(name, MAX_SCENARIO_BYTES, "scenario file")
+    except LabError as exc:
+        if exc.message.startswith("no such"):
+            return False
+        raise
+    return True
+
+
+#: export limits: frames per second an encoder and a viewer handle, and the largest window side
+#: (a 30000 x 30000 window is 3.6 GB of pixels; Qt and the encoders fail far below that)
+MAX_FPS = 120
+MAX_SIDE = 8192
+MIN_SIDE = 200
+
+
+def export_options(args: argparse.Namespace) -> tuple[int, int]:
+    """``--fps``, ``--every``, ``--step`` and ``--size`` checked like scenario keys (core.values);
+    returns the window size."""
+    import re
+
+    from core.errors import LabError
+    from core.values import MAX_STEPS, integer
+
+    integer(1, MAX_FPS)(args.fps, "--fps")
+    integer(1, MAX_STEPS)(args.every, "--every")
+    if args.step is not None:
+        integer(0, MAX_STEPS)(args.step, "--step")
+    m = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", args.size or "")
+    if not m:
+        raise LabError(f"expected WIDTHxHEIGHT in pixels such as 1500x900, got {args.size!r}", "--size")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise LabError(f"each side must be {MIN_SIDE} to {MAX_SIDE} pixels, got {w}x{h}", "--size")
+    return w, h
 
 
 def export_handler(args: argparse.Namespace) -> int:
@@ -43,10 +85,9 @@ def export_handler(args: argparse.Namespace) -> int:
 
     if not (args.png or args.gif or args.mp4):
         raise LabError("say what to export: --png OUT, --gif OUT or --mp4 OUT", "export")
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise LabError(f"--size must look like 1500x900, got {args.size!r}", "size") from None
+    w, h = export_options(args)
+    if not _readable(args.file):
+        raise LabError("scenario file not found", "", args.file)
     app = application(headless=True)
     from lab.window import MainWindow
 

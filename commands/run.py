@@ -130,13 +130,19 @@ def scenario_files(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for name in paths:
         p = Path(name)
-        if p.is_dir():
+        try:
+            is_dir, exists = p.is_dir(), p.exists()
+        except OSError as exc:  # a name longer than the system allows, ...
+            raise LabError(f"cannot look this up: {exc.strerror or type(exc).__name__}", "", name) from None
+        if is_dir:
+            # every *.toml below, FIFOs and devices included: the bounded loader refuses each of
+            # those at once as a FAIL line of its own (nothing here opens them)
             found = sorted(p.rglob("*.toml"))
             if not found:
                 raise LabError("no .toml scenario files in this directory", "", name)
             files.extend(found)
-        elif p.is_file():
-            files.append(p)
+        elif exists:
+            files.append(p)  # a FIFO or device named directly: refused by the loader, not opened
         else:
             raise LabError("no such file or directory", "", name)
     return list(dict.fromkeys(files))

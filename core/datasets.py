@@ -25,6 +25,8 @@ from torch import Tensor
 from core.errors import LabError
 
 HEART_PATH = Path(__file__).resolve().parent / "data" / "heart_cleveland.csv"
+#: the largest data file read (through :func:`core.files.read_text_bounded`: regular files only)
+MAX_DATA_BYTES = 64 * 1024 * 1024
 HEART_NUMERIC = ("age", "trestbps", "chol", "thalach", "oldpeak")
 #: categorical columns and their levels (the codes of the 303-row version; see core/data/README.md)
 HEART_CATEGORICAL: dict[str, tuple[int, ...]] = {
@@ -89,12 +91,19 @@ def split_indices(n: int, test_fraction: float, seed: int) -> tuple[Tensor, Tens
 
 def read_heart(path: str | Path | None = None) -> dict[str, np.ndarray]:
     """The raw heart-disease table as ``{column: values}``; a missing or malformed file is a LabError."""
+    import io
+
+    from core.files import read_text_bounded
+
     path = Path(path) if path is not None else HEART_PATH
-    if not path.is_file():
-        raise LabError(f"heart-disease data file not found: {path} (it ships with the project in core/data/)", "data", str(path))
     try:
-        table = np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64, encoding="utf-8")
-    except (OSError, ValueError) as exc:
+        text = read_text_bounded(path, MAX_DATA_BYTES, "heart-disease data file")
+    except LabError as exc:
+        hint = " (it ships with the project in core/data/)" if "no such" in exc.message else ""
+        raise LabError(exc.message + hint, "data", str(path)) from None
+    try:
+        table = np.genfromtxt(io.StringIO(text), delimiter=",", names=True, dtype=np.float64)
+    except (OSError, ValueError, IndexError) as exc:
         raise LabError(f"cannot read the heart-disease data: {exc}", "data", str(path)) from None
     names = tuple(table.dtype.names or ())
     if names != HEART_COLUMNS:

@@ -141,7 +141,12 @@ class Surface:
 
     @classmethod
     def from_npz(cls, path: str | Path) -> "Surface":
-        with np.load(path) as f:
+        import io
+
+        from core.files import read_bounded
+
+        # through the bounded reader (a regular file of limited size), never unpickling
+        with np.load(io.BytesIO(read_bounded(path, what="landscape file")), allow_pickle=False) as f:
             t = {k: torch.from_numpy(f[k]) for k in f.files if k not in ("axis_labels", "kind", "split")}
             return cls(alphas=t["alphas"], betas=t["betas"], values=t["values"], accuracy=t.get("accuracy"),
                        axis_labels=tuple(str(s) for s in f["axis_labels"]), d1=t["d1"], d2=t.get("d2"),

@@ -1,10 +1,21 @@
 """The problem registry: the TOML ``kind`` of a ``[problem]`` table names a factory here; the other
-keys are the factory's keyword arguments. Adding a problem means adding one function."""
+keys are the factory's keyword arguments. Adding a problem means adding one function.
+
+Every parameter a user gives is checked here, once, against the factory's annotation before the
+factory runs (:func:`check_parameters`): ``float`` is a finite number (NaN and infinity are never a
+meaningful eigenvalue, angle, centre, offset or minimum value; no problem parameter takes infinity
+today), ``int`` an integer (not a bool; seeds in ``[0, MAX_SEED]``, other counts within
+``+-MAX_COUNT``), ``str`` a string, ``Sequence[X]`` a list of X (at most ``MAX_ITEMS``), unions any of
+their members, ``None`` leaves the default. Errors name the key path (``problem.eigenvalues[1]``).
+What only the problem can judge (``b > 0``, ``dim`` in 1 or 2) stays in its factory.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.errors import LabError, suggest  # noqa: F401  (suggest: re-exported for old imports)
@@ -23,6 +34,98 @@ def _load_extra() -> None:
     data sets, so they load on first use) and register themselves."""
     import core.problems.linear  # noqa: F401
     import core.problems.neural  # noqa: F401
+
+
+#: the largest magnitude of an integer problem parameter other than a seed (a dimension, a sample
+#: count, a width); what a run can afford is judged by the scenario's budget, this only keeps
+#: absurd values (a 20-digit integer) out of the factories
+MAX_COUNT = 10_000_000
+#: the longest list a problem parameter may hold (eigenvalues, singular values, a start ...)
+MAX_ITEMS = 100_000
+
+
+def _describe(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Sequence):
+        inner = _describe(args[0]) if args else "values"
+        return "a list of " + {"a finite number": "numbers", "an integer": "integers", "a string": "strings"}.get(
+            inner, inner.replace("a list of", "lists of", 1))
+    return {float: "a finite number", int: "an integer", str: "a string", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _kind_of(tp: Any) -> str:
+    """Which TOML kind of value a (non-union) annotation takes: number, string, bool, list."""
+    origin = typing.get_origin(tp)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Sequence):
+        return "list"
+    return {float: "number", int: "number", str: "string", bool: "bool"}.get(tp, "other")
+
+
+def _value_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list | tuple) else "other"
+
+
+def check_value(tp: Any, value: Any, path: str, name: str = "") -> None:
+    """Checks ``value`` against annotation ``tp`` (see the module doc); a :class:`LabError` at ``path``."""
+    from core.values import MAX_SEED, finite, integer, show
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        if value is None and len(members) < len(args):
+            return
+        # the member of the value's own kind (a list for a list, a number for a number) judges it,
+        # so a NaN deep in a list is reported at its index, not as "expected a string or a list"
+        for member in sorted(members, key=lambda a: a is not int):  # int before float: 2 stays an integer
+            if _kind_of(member) == _value_kind(value) and (member is not int or not isinstance(value, float)):
+                return check_value(member, value, path, name)
+        raise LabError(f"expected {_describe(tp)}, got {show(value)}", path)
+    if tp is Any or tp is inspect.Parameter.empty:
+        return
+    if tp is float:
+        if not finite(value):
+            raise LabError(f"expected a finite number, got {show(value)}", path)
+    elif tp is int:
+        seed = name.endswith("seed")
+        integer(0 if seed else -MAX_COUNT, MAX_SEED if seed else MAX_COUNT)(value, path)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise LabError(f"expected a string, got {show(value)}", path)
+    elif tp is bool:
+        if not isinstance(value, bool):
+            raise LabError(f"expected true or false, got {show(value)}", path)
+    elif _kind_of(tp) == "list":
+        if not isinstance(value, list | tuple):
+            raise LabError(f"expected {_describe(tp)}, got {show(value)}", path)
+        if len(value) > MAX_ITEMS:
+            raise LabError(f"has {len(value):,} entries; at most {MAX_ITEMS:,} are allowed", path)
+        for i, v in enumerate(value):
+            check_value(args[0] if args else Any, v, f"{path}[{i}]", name)
+
+
+def check_parameters(kind: str, params: dict[str, Any]) -> None:
+    """Every given parameter of problem ``kind`` checked against its factory's annotation (the
+    default's type where there is no annotation); a :class:`LabError` at ``problem.<key>[...]``."""
+    factory = PROBLEMS[kind]
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # an annotation that does not resolve: fall back to the defaults' types
+        hints = {}
+    for name, p in inspect.signature(factory).parameters.items():
+        if name not in params:
+            continue
+        tp = hints.get(name)
+        if tp is None and p.default is not inspect.Parameter.empty and p.default is not None:
+            tp = float if type(p.default) is float else type(p.default)
+        check_value(tp if tp is not None else Any, params[name], f"problem.{name}", name)
 
 
 def problem_parameters(kind: str) -> dict[str, inspect.Parameter]:
@@ -45,14 +148,16 @@ def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
     for name, p in sig.parameters.items():
         if p.default is inspect.Parameter.empty and name not in params:
             raise LabError(f"problem {kind!r} needs {name!r}", f"problem.{name}")
+    check_parameters(kind, params)
     try:
         problem = PROBLEMS[kind](**params)
     except LabError as exc:
         raise exc.at("problem") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, RuntimeError, IndexError) as exc:
         raise LabError(f"bad parameters for problem {kind!r}: {exc}", "problem") from None
     problem.kind, problem.params = kind, params
     return problem
 
 
-__all__ = ["PROBLEMS", "Problem", "make_problem", "register", "problem_parameters", "suggest"]
+__all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_value", "make_problem", "register",
+           "problem_parameters", "suggest"]

@@ -216,6 +216,10 @@ def early_stopping_vs_ridge(problem: LinearProblem, lr: float, steps: int,
 
 
 # --- data -----------------------------------------------------------------------------------------
+#: the largest synthetic data matrix (n x d entries, 160 MB in float64)
+MAX_DATA_ENTRIES = 20_000_000
+
+
 def _orthonormal(rows: int, cols: int, g: torch.Generator) -> Tensor:
     """``[rows, cols]`` with orthonormal columns, Haar-distributed (QR of a Gaussian, signs fixed)."""
     q, r = torch.linalg.qr(torch.randn(rows, cols, generator=g, dtype=torch.float64))
@@ -256,6 +260,8 @@ def synthetic(n: int = 100, d: int = 2, singular_values: Sequence[float] | None 
     for name, v in (("noise", noise), ("ridge", ridge), ("sigma_max", sigma_max)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise LabError(f"{name} must be a number >= 0, got {v!r}", name)
+    if n * d > MAX_DATA_ENTRIES:
+        raise LabError(f"n x d = {n * d:,} entries of X is more than {MAX_DATA_ENTRIES:,} (a {8 * n * d / 1e9:.1f} GB matrix)", "n")
     r = min(n, d)
     s = spectrum(singular_values, condition, r, sigma_max)
     g = torch.Generator().manual_seed(int(seed))

@@ -362,6 +362,10 @@ class NeuralProblem(Problem):
         return f"{self.kind}: MLP {arch} ({acts}; {self.loss_name}), {self.dim} parameters, {self.n_samples} training samples"
 
 
+#: the largest net the lab builds (its Hessian-vector products and grids are sized for far fewer)
+MAX_PARAMETERS = 10_000_000
+
+
 def _names(sizes: Sequence[int]) -> tuple[list[tuple[str, tuple[int, ...]]], list[str]]:
     """Parameter layout in ``named_parameters`` order and readable coordinate names (W1[i,j], b1[i])."""
     shapes, coords = [], []
@@ -397,6 +401,9 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
     if loss == "mse" and data.task == "multiclass":
         raise LabError("loss 'mse' needs a binary or regression data set", "loss")
     sizes = [data.n_features, *hidden, out]
+    count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if count > MAX_PARAMETERS:
+        raise LabError(f"{count:,} parameters is more than {MAX_PARAMETERS:,}; use narrower or fewer hidden layers", "hidden")
     shapes, coords = _names(sizes)
     y_dtype = torch.long if loss == "cross_entropy" else torch.float64
     return NeuralProblem(
@@ -412,7 +419,7 @@ def _data(dataset: str, n: int, noise: float, data_seed: int, test_fraction: flo
     return load_dataset(dataset, n=n, noise=noise, seed=data_seed, test_fraction=test_fraction)
 
 
-def mlp(dataset: str = "moons", hidden: Sequence[int] = (16,), activation: str | Sequence[str] = "relu",
+def mlp(dataset: str = "moons", hidden: int | Sequence[int] = (16,), activation: str | Sequence[str] = "relu",
         loss: str = "auto", n: int = 200, noise: float = 0.1, data_seed: int = 0, test_fraction: float = 0.2) -> Problem:
     """A configurable MLP: ``hidden`` widths, ``activation`` (one name or one per hidden layer), ``loss``
     (``auto`` picks bce / cross_entropy / mse from the data set's task) on a data set of

@@ -68,6 +68,10 @@ def rotation_matrix(dim: int, angle: float = 0.0, seed: int | None = None) -> Te
     return q * torch.sign(torch.diagonal(r))
 
 
+#: the most eigenvalues a quadratic takes (its Hessian is a dense d x d matrix: 128 MB at 4096)
+MAX_QUADRATIC_DIM = 4096
+
+
 def quadratic(eigenvalues: Sequence[float] = (1.0, 10.0), angle: float = 0.0,
               center: Sequence[float] | None = None, offset: float = 0.0,
               rotation_seed: int | None = None) -> Problem:
@@ -79,6 +83,8 @@ def quadratic(eigenvalues: Sequence[float] = (1.0, 10.0), angle: float = 0.0,
     if not eig:
         raise LabError("needs at least one eigenvalue", "eigenvalues")
     dim = len(eig)
+    if dim > MAX_QUADRATIC_DIM:
+        raise LabError(f"{dim} eigenvalues is more than {MAX_QUADRATIC_DIM} (the Hessian is stored dense: d x d)", "eigenvalues")
     c = _tensor(center if center is not None else [0.0] * dim)
     if c.shape != (dim,):
         raise LabError(f"center has {c.numel()} entries but there are {dim} eigenvalues", "center")

@@ -23,7 +23,7 @@ from core.errors import LabError
 from core.values import MAX_RESOLUTION, MAX_SEED, MAX_STEPS, boolean, choice, finite, integer, number, show
 from core.errors import suggest
 from core.scenario.schema import (
-    BIAS, CENTERS, CONVERGENCE, DIRECTIONS, FORMAT, METRICS, PANELS, Beat, Expectation, GridSpec, OptimizerSpec,
+    BIAS, CENTERS, COLOR_NAMES, CONVERGENCE, DIRECTIONS, FORMAT, METRICS, PANELS, Beat, Expectation, GridSpec, OptimizerSpec,
     ProblemSpec, RandomSpec, Scenario, StartSpec, ViewSpec,
 )
 
@@ -66,6 +66,21 @@ def _box(value: Any, path: str) -> tuple[tuple[float, float], ...]:
             raise LabError(f"expected low < high, got [{lo:g}, {hi:g}]", p)
         out.append((lo, hi))
     return tuple(out)
+
+
+def color(value: Any, path: str) -> str:
+    """A colour as :data:`core.scenario.schema.COLOR_NAMES` documents it: ``#rgb``, ``#rrggbb``,
+    ``#rrggbbaa`` (hex digits, alpha last) or a listed name; anything else is refused at load, so
+    the app and ``panels.png`` never meet a colour they cannot draw."""
+    import re
+
+    if not isinstance(value, str):
+        raise LabError(f"expected a colour such as \"#1f77b4\" or \"crimson\", got {_show(value)}", path)
+    if re.fullmatch(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})", value) or value in COLOR_NAMES:
+        return value
+    hint = suggest(value.lower(), COLOR_NAMES) if not value.startswith("#") else ""
+    raise LabError(f"{_show(value)} is not a colour{hint}; use #rgb, #rrggbb or #rrggbbaa hex (e.g. \"#1f77b4\") "
+                   f"or a name such as {', '.join(COLOR_NAMES[:6])} (all in docs/scenarios.md)", path)
 
 
 def _freeze(value: Any) -> Any:
@@ -171,7 +186,7 @@ def _optimizer(data: Any, i: int) -> OptimizerSpec:
     if not label.strip():
         raise LabError("label is empty; give a short name such as 'GD, lr = 0.1'", _join(path, "label"))
     spec = OptimizerSpec(
-        kind=kind, label=label, color=t.take("color", _str()),
+        kind=kind, label=label, color=t.take("color", color),
         batch_size=t.take("batch_size", _int(1)), noise=t.take("noise", _float(0.0), 0.0),
         start=t.take("start", _start),
     )
@@ -267,15 +282,19 @@ _TOP = ("format", "title", "description", "seed", "device", "dtype", "steps", "d
         "problem", "start", "optimizers", "view", "beats", "expect")
 
 
-def from_dict(data: Mapping[str, Any], file: str = "") -> Scenario:
-    """Builds and validates a :class:`Scenario` from a parsed TOML document (see :func:`loads`)."""
+def from_dict(data: Mapping[str, Any], file: str = "", *, semantic: bool = True) -> Scenario:
+    """Builds and validates a :class:`Scenario` from a parsed TOML document (see :func:`loads`);
+    ``semantic=False`` checks only the shape and types of the keys, not what needs the problem
+    (:func:`core.scenario.runner.build`: the caller builds it)."""
     from core.scenario.runner import build
 
     try:
+        _check_depth(data)
         scenario = _parse(dict(data))
         if file:
             scenario = replace(scenario, source=file)
-        build(scenario)
+        if semantic:
+            build(scenario)
     except LabError as exc:
         raise LabError(exc.message, exc.path, exc.file or file) from None
     return scenario
@@ -311,35 +330,76 @@ def _parse(data: dict[str, Any]) -> Scenario:
     return scenario
 
 
+#: the deepest nesting of arrays and tables a scenario may have (the schema itself needs about 8:
+#: a beat replacing the optimizer list with a start grid box); deeper documents are refused as one
+#: line before anything recurses into them
+MAX_DEPTH = 32
+#: the largest scenario file read (scenario files are a few KB; data files have their own limit)
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+
+
+def _check_depth(data: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuses a document nested deeper than ``limit`` (iteratively: a deep document must not be
+    what overflows the stack)."""
+    stack = [(data, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict | list | tuple):
+            if depth > limit:
+                raise LabError(f"nested more than {limit} levels deep; a scenario needs far fewer", path)
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend((v, depth + 1, _join(path, k)) for k, v in items)
+
+
 def loads(text: str, file: str = "<string>") -> Scenario:
-    """Parses and validates scenario TOML text; ``file`` names it in errors."""
+    """Parses and validates scenario TOML text; ``file`` names it in errors. Syntax errors, too deep
+    nesting and oversized text are one-line :class:`LabError` s like every other mistake."""
+    where = file if file != "<string>" else ""
+    if not isinstance(text, str):
+        raise LabError(f"expected scenario text, got {_show(text)}", "", where)
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise LabError(f"is {len(text):,} characters; a scenario may be at most {MAX_SCENARIO_BYTES:,}", "", where)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LabError(f"TOML syntax error: {exc}", "", file) from None
-    return from_dict(data, file if file != "<string>" else "")
+        raise LabError(f"TOML syntax error: {exc}", "", where) from None
+    except RecursionError:
+        raise LabError(f"TOML nested too deeply to read (more than {MAX_DEPTH} levels of arrays or tables "
+                       "are never needed)", "", where) from None
+    try:
+        _check_depth(data)
+    except LabError as exc:
+        raise LabError(exc.message, exc.path, where) from None
+    return from_dict(data, where)
 
 
 def load(path: str | Path) -> Scenario:
-    """Reads a scenario file; every problem with it is a :class:`LabError` naming the file."""
-    p = Path(path)
+    """Reads a scenario file through :func:`core.files.read_text_bounded` (a regular file of at
+    most :data:`MAX_SCENARIO_BYTES`: a FIFO, a device such as ``/dev/zero``, a folder or a name too
+    long is refused at once); every problem with it is a :class:`LabError` naming the file."""
+    from core.files import read_text_bounded
+
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LabError("scenario file not found", "", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabError(f"cannot read the file: {exc}", "", str(path)) from None
+        text = read_text_bounded(path, MAX_SCENARIO_BYTES, "scenario file")
+    except LabError as exc:
+        if exc.message == "no such scenario file":  # the wording the CLI has always used
+            raise LabError("scenario file not found", "", str(path)) from None
+        raise
     return loads(text, str(path))
 
 
 # --- writing -------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """Tuples back to lists, ``None`` dropped: what TOML can hold."""
+def plain(value: Any) -> Any:
+    """Tuples back to lists, ``None`` dropped: what TOML can hold (and what a document edited
+    key by key, such as the lecture's, must hold)."""
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
+        return {k: plain(v) for k, v in value.items() if v is not None}
     return value
+
+
+_plain = plain
 
 
 def _start_dict(s: StartSpec) -> dict[str, Any]:
@@ -455,10 +515,9 @@ def get_path(s: Scenario, path: str) -> Any:
         raise LabError(f"{path!r} does not name a key of this scenario", path) from None
 
 
-def set_path(s: Scenario, path: str, value: Any) -> Scenario:
-    """A copy of ``s`` with the key at ``path`` (as written in the file, e.g. ``optimizers[0].lr``)
-    set to ``value``, validated like a loaded file. This is what a beat's ``set`` does."""
-    doc = to_dict(s)
+def assign(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Sets the key at ``path`` of a scenario document (:func:`to_dict`'s shape) to ``value`` (as
+    TOML holds it: tuples become lists); a path naming no key of it is a :class:`LabError`."""
     node, key = _walk(doc, path)
     if isinstance(key, int):
         if not isinstance(node, list) or not 0 <= key < len(node):
@@ -466,8 +525,22 @@ def set_path(s: Scenario, path: str, value: Any) -> Scenario:
     elif not isinstance(node, dict):
         raise LabError(f"{path!r} does not name a key of this scenario", path)
     node[key] = _plain(value)
-    if str(key).startswith(("beats", "expect")) or path.startswith(("beats", "expect")):
+
+
+def set_paths(s: Scenario, values: Mapping[str, Any]) -> Scenario:
+    """A copy of ``s`` with every key path of ``values`` set at once (what a beat's ``set`` does:
+    its keys are validated together, as the lecture applies them), validated like a loaded file."""
+    doc = to_dict(s)
+    for path, value in values.items():
+        assign(doc, path, value)
+    if any(path.startswith(("beats", "expect")) for path in values):
         return replace(from_dict(doc, s.source), source=s.source)
     # the beats are unchanged: validate the rest (a beat's own ``set`` is checked through here)
     doc.pop("beats", None)
     return replace(from_dict(doc, s.source), beats=s.beats, source=s.source)
+
+
+def set_path(s: Scenario, path: str, value: Any) -> Scenario:
+    """A copy of ``s`` with the key at ``path`` (as written in the file, e.g. ``optimizers[0].lr``)
+    set to ``value``, validated like a loaded file."""
+    return set_paths(s, {path: value})

@@ -22,6 +22,7 @@ from core.engine import Group, Run, default_labels, iterate
 from core.errors import LabError
 from core.optimizers import get_rule
 from core.errors import suggest
+from core.values import show
 from core.problems import make_problem, problem_parameters
 from core.problems.base import Problem
 from core.scenario.schema import Scenario, StartSpec
@@ -59,9 +60,19 @@ def resolve_files(scenario: Scenario) -> dict[str, Any]:
     for key, value in params.items():
         if key not in names or not _file_param(key, value):
             continue
+        if "\0" in value:
+            raise LabError("a file name cannot contain a NUL character", f"problem.{key}")
         p = Path(value)
         candidates = [p] if p.is_absolute() else ([base / p] if base else []) + [Path.cwd() / p]
-        found = next((c for c in candidates if c.is_file()), None)
+
+        def regular(c: Path) -> bool:
+            try:
+                return c.is_file()
+            except OSError as exc:  # a name longer than the system allows (ENAMETOOLONG), ...
+                raise LabError(f"file {show(value)} cannot be looked up: {exc.strerror or type(exc).__name__}",
+                               f"problem.{key}") from None
+
+        found = next((c for c in candidates if regular(c)), None)
         if found is None:
             where = " or ".join(str(c.parent) for c in candidates)
             raise LabError(f"file {value!r} not found (looked in {where})", f"problem.{key}")
@@ -143,7 +154,6 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
     the number of steps and the keyword arguments of :func:`core.engine.run`. Raises
     :class:`LabError` for everything a file can get wrong that needs the problem to see."""
     from core.scenario.expectations import validate_against
-    from core.scenario.io import set_path
 
     problem = build_problem(scenario)
     common = start_points(scenario.start, problem, scenario.seed, "start")
@@ -189,28 +199,57 @@ def build(scenario: Scenario, device: str | None = None) -> tuple[Problem, list[
     with_lr.update({lab: with_lr[g.label] for g in groups for lab in g.traj_labels})
     for n, e in enumerate(scenario.expect):
         validate_against(e, f"expect[{n}]", problem, entries, labels, scenario.steps, view.panels, with_lr)
-    # a beat's knob change is checked on the scenario without its timeline and expectations: those
-    # describe the file's own (headless) run, which beats do not change
-    bare = dataclasses.replace(scenario, beats=(), expect=())
-    for b, beat in enumerate(scenario.beats):
-        path = f"beats[{b}]"
-        if beat.step > scenario.steps:
-            raise LabError(f"step {beat.step} is past the end of the run (steps = {scenario.steps})", f"{path}.step")
-        if beat.highlight is not None and beat.highlight not in known:
-            raise LabError(f"no trajectory labelled {beat.highlight!r}{suggest(beat.highlight, known)}; labels: {', '.join(known)}", f"{path}.highlight")
-        for key, value in beat.set.items():
-            if key.split(".")[0].split("[")[0] in ("beats", "expect", "format", "title", "description"):
-                raise LabError(f"a beat may change the problem, optimizers, start, steps or view, not {key!r}", f"{path}.set")
-            try:
-                set_path(bare, key, value)
-            except LabError as exc:
-                raise LabError(f"{key} = {value!r}: {exc.message}" + (f" (at {exc.path})" if exc.path and exc.path != key else ""),
-                               f"{path}.set") from None
+    _check_beats(scenario, known, device)
     d = problem.dim
     kw = {"device": device or scenario.device, "dtype": resolve_dtype(scenario.dtype), "seed": scenario.seed,
           "diverge_bound": scenario.diverge_bound, "loss_bound": scenario.loss_bound,
           "record_params": (scenario.steps + 1) * total * d <= RECORD_LIMIT}
     return problem, groups, scenario.steps, kw
+
+
+def _check_beats(scenario: Scenario, known: list[str], device: str | None) -> None:
+    """The lecture timeline, checked as the lecture plays it: in order, each beat's ``set`` applied
+    (all its keys at once) to the scenario as the earlier beats left it, so beats that are valid
+    one at a time but not together (a beat replacing the optimizer list, the next one setting
+    ``optimizers[1].lr``) are refused here, not when the lecture reaches them. Highlights name the
+    labels of the scenario at their beat. The state starts without the timeline and expectations:
+    those describe the file's own (headless) run, which beats do not change."""
+    from core.scenario.io import assign, from_dict, to_dict
+    from core.values import show
+
+    state = dataclasses.replace(scenario, beats=(), expect=())
+    changed = False  # whether an earlier beat changed the scenario (said in errors)
+    for b, beat in enumerate(scenario.beats):
+        path = f"beats[{b}]"
+        if beat.step > state.steps:
+            raise LabError(f"step {beat.step} is past the end of the run (steps = {state.steps}"
+                           + (", as the earlier beats set it)" if state.steps != scenario.steps else ")"), f"{path}.step")
+        if beat.set:
+            for key in beat.set:
+                if key.split(".")[0].split("[")[0] in ("beats", "expect", "format", "title", "description"):
+                    raise LabError(f"a beat may change the problem, optimizers, start, steps or view, not {key!r}", f"{path}.set")
+            after = f" (on the scenario as beats[0..{b - 1}] left it)" if changed else ""
+            try:
+                doc = to_dict(state)
+                for key, value in beat.set.items():
+                    try:
+                        assign(doc, key, value)
+                    except LabError as exc:
+                        raise LabError(exc.message, key) from None
+                state = dataclasses.replace(from_dict(doc, scenario.source, semantic=False), source=scenario.source)
+                _, groups, _, _ = build(state, device)
+            except LabError as exc:
+                keys = list(beat.set)
+                culprit = next((k for k in keys if exc.path == k or exc.path.startswith((k + ".", k + "["))), None)
+                if culprit is None and len(keys) == 1:
+                    culprit = keys[0]
+                what = f"{culprit} = {show(beat.set[culprit])}" if culprit else f"{', '.join(keys)} together"
+                at = f" (at {exc.path})" if exc.path and exc.path != culprit else ""
+                raise LabError(f"{what}: {exc.message}{at}{after}", f"{path}.set") from None
+            changed = True
+            known = list(dict.fromkeys([g.label for g in groups for _ in g.traj_labels] + [lab for g in groups for lab in g.traj_labels]))
+        if beat.highlight is not None and beat.highlight not in known:
+            raise LabError(f"no trajectory labelled {beat.highlight!r}{suggest(beat.highlight, known)}; labels: {', '.join(known)}", f"{path}.highlight")
 
 
 @dataclass

@@ -27,6 +27,16 @@ METRICS = ("loss", "gap", "distance", "grad_norm")
 BIAS = ("zero", "weights")
 CENTERS = ("start", "final")
 
+#: the colour names an optimizer's ``color`` may use (SVG names every Qt consumer of the lab reads
+#: the same way); any other colour is hex: ``#rgb``, ``#rrggbb`` or ``#rrggbbaa`` (alpha last)
+COLOR_NAMES = (
+    "black", "white", "gray", "grey", "silver", "red", "darkred", "crimson", "firebrick", "tomato", "salmon",
+    "coral", "orange", "darkorange", "gold", "yellow", "khaki", "olive", "lime", "limegreen", "green",
+    "forestgreen", "seagreen", "darkgreen", "teal", "turquoise", "cyan", "skyblue", "steelblue", "dodgerblue",
+    "royalblue", "blue", "navy", "darkblue", "indigo", "purple", "violet", "orchid", "magenta", "deeppink",
+    "pink", "maroon", "brown", "chocolate", "tan", "slategray",
+)
+
 Box = tuple[tuple[float, float], ...]
 Point = tuple[float, ...]
 
@@ -78,8 +88,8 @@ class OptimizerSpec:
     """One ``[[optimizers]]`` entry.
 
     ``kind`` names a rule of :data:`core.optimizers.OPTIMIZERS`; ``label`` (unique, default the
-    kind) is what captions, expectations and the legend call it; ``color`` a CSS colour such as
-    ``"#1f77b4"``. ``hyper`` holds the rule's hyperparameters: a number, or a list of numbers for a
+    kind) is what captions, expectations and the legend call it; ``color`` a colour: ``#rgb``,
+    ``#rrggbb`` or ``#rrggbbaa`` hex (``"#1f77b4"``) or one of :data:`COLOR_NAMES` (``"crimson"``). ``hyper`` holds the rule's hyperparameters: a number, or a list of numbers for a
     sweep (several lists sweep their Cartesian product, in the order written). Every value of
     ``hyper`` x every start point is one trajectory. ``batch_size`` asks for minibatch gradients
     (data problems), ``noise`` for the toy gradient-noise model ``g + noise * xi``. ``start``
