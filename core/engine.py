@@ -77,6 +77,18 @@ class Group:
         return self.starts.shape[0]
 
 
+def distinguishing_digits(values: list[float] | list[tuple[float, ...]], fewest: int = 6) -> int:
+    """The fewest significant digits (at least ``fewest``, %g's default, so plain values read as
+    before) at which distinct ``values`` (numbers, or tuples of numbers) print distinctly; 17 always
+    does (every float64 round-trips at 17 digits)."""
+    distinct = set(values)
+    for digits in range(fewest, 17):
+        shown = {tuple(f"{x:.{digits}g}" for x in v) if isinstance(v, tuple) else f"{v:.{digits}g}" for v in distinct}
+        if len(shown) == len(distinct):
+            return digits
+    return 17
+
+
 def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> list[str]:
     """Unique, readable trajectory labels: the entry's label, plus what varies across its rows."""
     n = len(rows)
@@ -84,11 +96,14 @@ def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> 
         return [label]
     varying = [k for k in rows[0] if len({r.get(k) for r in rows}) > 1]
     several_starts = bool((starts != starts[:1]).any())
+    digits = {k: distinguishing_digits([float(r[k]) for r in rows]) for k in varying}
+    points = [tuple(p) for p in starts.tolist()] if several_starts else []
+    start_digits = distinguishing_digits(points) if several_starts else 6
     out = []
     for i, r in enumerate(rows):
-        parts = [f"{k}={r[k]:g}" for k in varying]
+        parts = [f"{k}={float(r[k]):.{digits[k]}g}" for k in varying]
         if several_starts:
-            parts.append("start=(" + ", ".join(f"{v:g}" for v in starts[i].tolist()) + ")")
+            parts.append("start=(" + ", ".join(f"{v:.{start_digits}g}" for v in points[i]) + ")")
         out.append(f"{label} " + " ".join(parts) if parts else f"{label} #{i + 1}")
     if len(set(out)) < n:
         out = [f"{o} #{i + 1}" for i, o in enumerate(out)]

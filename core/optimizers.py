@@ -238,6 +238,10 @@ def _adagrad_step(theta: Tensor, grad: Tensor, state: SquareState, hyper: Hyper)
 
 _MOMENTUM = _beta("momentum", 0.9, "momentum coefficient beta")
 _DAMP = HyperSpec("dampening", 0.0, high=1.0, high_open=False, doc="scales the gradient into the velocity by 1 - dampening")
+# torch.optim.SGD refuses nesterov=True with dampening != 0 ("Nesterov momentum requires a momentum
+# and zero dampening"): there is no reference to match, so only 0 is accepted
+_NESTEROV_DAMP = HyperSpec("dampening", 0.0, high=0.0, high_open=False,
+                           doc="Nesterov takes no dampening, as in torch.optim; use kind = 'momentum' for a damped heavy ball")
 _ADAM = (HyperSpec("lr", 0.001, low_open=True, doc="learning rate"), _beta("b1", 0.9, "first-moment decay"),
          _beta("b2", 0.999, "second-moment decay"), HyperSpec("eps", 1e-8, low_open=True, doc="added to the root mean square"))
 
@@ -249,7 +253,7 @@ OPTIMIZERS: dict[str, Rule] = {
         Rule("momentum", "heavy ball, PyTorch form: v = beta v + (1-dampening) g; theta -= lr v",
              (LR, _MOMENTUM, _DAMP, WD), _trace_init, _make_trace_step(False), "SGD(momentum, dampening)"),
         Rule("nesterov", "Nesterov, PyTorch form: v = beta v + g; theta -= lr (g + beta v)",
-             (LR, _MOMENTUM, _DAMP, WD), _trace_init, _make_trace_step(True), "SGD(momentum, nesterov=True)"),
+             (LR, _MOMENTUM, _NESTEROV_DAMP, WD), _trace_init, _make_trace_step(True), "SGD(momentum, nesterov=True)"),
         Rule("momentum_lowpass", "heavy ball, low-pass form: v = beta v + (1-beta) g; theta -= lr v",
              (LR, _beta("beta", 0.9, "EMA coefficient of the velocity"), WD), _trace_init, _lowpass_step,
              "SGD(lr=(1-beta) lr, momentum=beta) from v = 0"),

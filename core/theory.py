@@ -49,6 +49,9 @@ LINEAR_KINDS = ("gd", "sgd", "momentum", "nesterov", "momentum_lowpass")
 ZERO_EIGEN = 1e-12  # eigenvalues at or below this fraction of the largest are a null space: excluded from rates
 
 Number = float | Tensor
+#: a discriminant ``T^2 - 4D`` within this many ulps of ``T^2 + 4|D|`` is a double root: the rounding
+#: of ``T = 1 + beta - lr c h`` (a few ulps of its terms) moves it by up to ~6 ulps of that scale
+DOUBLE_ROOT_ULPS = 32
 
 
 # --- convention conversions ---------------------------------------------------------------------
@@ -134,9 +137,19 @@ def eigenvalues(kind: str, hyper: Mapping[str, Any] | None, h: Tensor) -> Tensor
     T, D = char_poly(kind, hyper, h)
     if kind in ("gd", "sgd"):
         return T.to(torch.complex128 if T.dtype == torch.float64 else torch.complex64)[..., None]
-    Tc = T.to(torch.complex128 if T.dtype == torch.float64 else torch.complex64)
-    disc = torch.sqrt(Tc * Tc - 4 * D)
-    return torch.stack([(Tc + disc) / 2, (Tc - disc) / 2], dim=-1)
+    T, D = torch.broadcast_tensors(T, D)
+    complex_dtype = torch.complex128 if T.dtype == torch.float64 else torch.complex64
+    # A double root (the optimal heavy ball and Nesterov put one at both ends of the spectrum) has
+    # a discriminant that is 0 only up to the rounding of T and D; its square root would turn that
+    # rounding (~1e-16) into a ~1e-8 error in the root. Within that rounding the root is double:
+    # z = sign(T) sqrt(D) (z^2 = D exactly, |z| = sqrt(beta) for the heavy ball).
+    disc2 = T * T - 4 * D
+    double = disc2.abs() <= DOUBLE_ROOT_ULPS * torch.finfo(T.dtype).eps * (T * T + 4 * D.abs())
+    root = torch.copysign(D.clamp(min=0).sqrt(), T).to(complex_dtype)
+    Tc = T.to(complex_dtype)
+    disc = torch.sqrt(torch.where(double, torch.zeros_like(disc2), disc2).to(complex_dtype))
+    z1, z2 = (Tc + disc) / 2, (Tc - disc) / 2
+    return torch.stack([torch.where(double, root, z1), torch.where(double, root, z2)], dim=-1)
 
 
 def spectral_radius(kind: str, hyper: Mapping[str, Any] | None, h: Tensor, *, exclude_zero: bool = True) -> Tensor:

@@ -18,9 +18,12 @@ CASES = [
     ("momentum", {"lr": 0.1, "momentum": 0.8}),
     ("momentum", {"lr": 0.1, "momentum": 0.7, "dampening": 0.4, "weight_decay": 0.05}),
     ("nesterov", {"lr": 0.1, "momentum": 0.8}),
-    ("nesterov", {"lr": 0.08, "momentum": 0.6, "dampening": 0.3}),
+    ("nesterov", {"lr": 0.08, "momentum": 0.6, "weight_decay": 0.05}),
     ("momentum_lowpass", {"lr": 0.5, "beta": 0.8}),
 ]
+# Nesterov with dampening: the optimizer refuses it (torch.optim has no such method to match), the
+# closed-form theory still covers it, so its eigenvalues are still checked against the matrix
+THEORY_ONLY = [("nesterov", {"lr": 0.08, "momentum": 0.6, "dampening": 0.3})]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,7 +35,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("kind,hyper", CASES)
+@pytest.mark.parametrize("kind,hyper", CASES + THEORY_ONLY)
 def test_eigenvalues_are_those_of_the_iteration_matrix(kind, hyper):
     z = theory.eigenvalues(kind, hyper, H)
     M = theory.iteration_matrix(kind, hyper, H)
