@@ -3,7 +3,8 @@ headless (``run``, ``check``, ``export``, ``surface``; ``--help`` lists them all
 
 This file only parses arguments: each sub-command lives in ``commands/<name>.py`` with a
 ``register(subparsers)`` that adds its parser and handler. Torch and Qt are imported lazily there,
-so ``--help`` is instant. A :class:`core.errors.LabError` is printed as one line (exit 2).
+so ``--help`` is instant. A :class:`core.errors.LabError` is printed as one line (exit 2); any other
+exception as one line naming a log file with its traceback (exit 3, see :mod:`core.crash`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, MemoryError, RecursionError: one line, the traceback in a log (core.crash)
+        from core.crash import INTERNAL_EXIT, report
+
+        print(report(exc, " ".join(["main.py", *argv])[:500]), file=sys.stderr)
+        return INTERNAL_EXIT
 
 
 if __name__ == "__main__":

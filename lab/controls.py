@@ -18,17 +18,19 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                              QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
+from core.values import finite
 from lab.session import get_in
 
 SLIDER_STEPS = 1000
 
 
 def parse_value(text: str) -> Any:
-    """An entry's text as a TOML value (``0.1``, ``[1, 10]``, ``"x**2"``); bare words are strings."""
+    """An entry's text as a TOML value (``0.1``, ``[1, 10]``, ``"x**2"``); bare words are strings.
+    Nothing typed raises here: what the value means is the session's validation to judge."""
     text = text.strip()
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return text
 
 
@@ -36,7 +38,7 @@ def show_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.6g}"  # nan and inf print as such
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
@@ -110,6 +112,8 @@ class ValueSlider(QWidget):
         self._pending: float = value
 
     def to_slider(self, v: float) -> int:
+        if not finite(v):
+            return self.slider.value()
         if self.log:
             v = min(max(v, self.lo), self.hi)
             f = (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
@@ -139,8 +143,11 @@ class ValueSlider(QWidget):
         self._timer.start()
 
     def _typed(self) -> None:
+        # any text goes to the session, which validates it (nan, inf, 1e400, a 20-digit integer
+        # or a word is refused there with the inline message); the slider follows only a value
+        # it can show
         v = parse_value(self.entry.text())
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if finite(v):
             self._block = True
             self.slider.setValue(self.to_slider(float(v)))
             self._block = False
@@ -233,7 +240,10 @@ class Controls(QScrollArea):
         col = QVBoxLayout(group)
         for i, opt in enumerate(spec.get("optimizers", [])):
             box = QGroupBox()
-            box.setStyleSheet(f"QGroupBox {{ border: 2px solid {opt.get('color') or self._color(i)}; border-radius: 4px; margin-top: 2px; }}")
+            border = opt.get("color") or self._color(i)
+            if border.startswith("#") and len(border) == 9:  # #rrggbbaa: style sheets read 8 digits as #aarrggbb
+                border = border[:7]
+            box.setStyleSheet(f"QGroupBox {{ border: 2px solid {border}; border-radius: 4px; margin-top: 2px; }}")
             outer = QVBoxLayout(box)
             outer.setContentsMargins(6, 6, 6, 6)
             head = QHBoxLayout()
@@ -330,7 +340,7 @@ class Controls(QScrollArea):
     def _edit_start(self, text: str) -> None:
         try:
             points = [[float(v) for v in p.split(",")] for p in text.split(";") if p.strip()]
-        except ValueError:
+        except (ValueError, OverflowError):
             self.show_error("start", f"start: expected numbers like '2.5' or '1, -2', got {text!r}")
             return
         self._edit("start", {"points": points})

@@ -24,15 +24,19 @@ class Lecture:
         self.active = False
         self.index = -1
         self.base: dict | None = None
+        self.timeline: tuple | None = None  # the file's beats, kept while the lecture plays them
         self.session.frame_changed.connect(self._reached)
 
     @property
     def beats(self) -> tuple:
+        if self.active and self.timeline is not None:
+            return self.timeline
         return tuple(getattr(self.session.scenario, "beats", ()) or ())
 
     def reset(self) -> None:
         self.index = -1
         self.base = copy.deepcopy(self.session.spec)
+        self.timeline = tuple(getattr(self.session.scenario, "beats", ()) or ())
 
     def toggle(self) -> None:
         self.leave() if self.active else self.enter()
@@ -78,10 +82,16 @@ class Lecture:
         self.index = k
         beat = beats[k]
         if self.base is not None and any(b.set for b in beats):
+            from core.scenario.io import plain
+
             spec = copy.deepcopy(self.base)
             for b in beats[: k + 1]:
                 for path, value in b.set.items():
-                    set_in(spec, path, value)
+                    set_in(spec, path, plain(value))  # a beat's value as TOML holds it (lists, not tuples)
+            # the beats played so far are applied: the later ones are checked from here, exactly as
+            # load checked them in order (re-applying beat 0 on top of beat 1's state could fail)
+            for entry in spec.get("beats", [])[: k + 1]:
+                entry.pop("set", None)
             if spec != self.session.spec:
                 self._apply(spec)
         self.window.caption.setText(beat.caption)

@@ -134,7 +134,8 @@ class LandscapePanel(QWidget):
             return
         surface = getattr(result, "surface", None)
         self.log = bool((self.session.spec.get("view") or {}).get("log_scale", False))
-        one_d = surface is not None and len(np.asarray(surface.betas)) == 0
+        # a 1-parameter problem is a curve whether or not its landscape was computed (hidden panel)
+        one_d = len(np.asarray(surface.betas)) == 0 if surface is not None else view.dim == 1
         self._dim = 1 if one_d else 2
         key = (id(surface), self.log, one_d)
         if key != self._drawn:  # a knob that kept the landscape keeps its image and contours
