@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a problem parameter (VALUE read as JSON when it parses, else as text); repeatable")
     p.add_argument("--directions", help="axes | random | hessian (default: the scenario's, else random)")
     p.add_argument("--span", type=float, nargs=4, metavar=("A0", "A1", "B0", "B1"), help="grid range of alpha and beta")
-    p.add_argument("--resolution", type=int, nargs="+", metavar="N", help="points per axis (N, or NA NB)")
-    p.add_argument("--seed", type=int, help="seed of the directions (default: the scenario's, else 0)")
+    p.add_argument("--resolution", type=int, nargs="+", metavar="N", help="points per axis (N, or NA NB; 2 to 4001)")
+    p.add_argument("--seed", type=int, help="seed of the directions, 0 to 2^31-1 (default: the scenario's, else 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default: the scenario's, else float64")
     p.add_argument("--device", default=None, help="auto | cpu | cuda (under torchrun: one GPU per local rank)")
     p.add_argument("--center", type=float, nargs="+", metavar="X", help="centre point theta0 (default: the landscape default)")
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bias", choices=("zero", "weights"), help="direction of 1-D tensors: zeroed or copied from the weights")
     p.add_argument("--orthogonalize", action="store_true", help="make d2 orthogonal to d1")
     p.add_argument("--split", default="train", help="data split the loss is evaluated on (nets)")
-    p.add_argument("--chunks", type=int, help="number of row chunks (default 32, or the folder's on resume)")
+    p.add_argument("--chunks", type=int, help="number of row chunks, 1 to the grid's rows (default 32, or the folder's on resume)")
     p.add_argument("--points-per-call", type=int, metavar="N",
                    help="grid points per batched loss call (bounds memory; default: automatic)")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
@@ -49,10 +49,49 @@ def _value(text: str) -> Any:
         return text
 
 
+#: the option that sets each field of the job, named in its errors
+OPTION_NAMES = {"problem": "--problem", "params": "--param", "directions": "--directions", "span": "--span",
+                "resolution": "--resolution", "seed": "--seed", "dtype": "--dtype", "bias": "--bias",
+                "center": "--center", "split": "--split", "filter_normalize": "--no-filter-normalize",
+                "orthogonalize": "--orthogonalize"}
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """The options through the readers of core.values, with the scenario keys' bounds (an option
+    that is not given is not checked: the scenario's value was checked when it was loaded)."""
+    from core.distributed import SPLITS, SURFACE_DIRECTIONS
+    from core.errors import LabError
+    from core.values import MAX_RESOLUTION, MAX_SEED, choice, integer, number
+
+    if args.resolution is not None:
+        if len(args.resolution) > 2:
+            raise LabError(f"expected N or NA NB, got {len(args.resolution)} numbers", "--resolution")
+        for n in args.resolution:
+            integer(2, MAX_RESOLUTION)(n, "--resolution")
+    if args.seed is not None:
+        integer(0, MAX_SEED)(args.seed, "--seed")
+    if args.chunks is not None:
+        integer(1)(args.chunks, "--chunks")
+    if args.points_per_call is not None:
+        integer(1)(args.points_per_call, "--points-per-call")
+    number(0.0, low_open=True)(args.timeout, "--timeout")
+    if args.directions is not None:
+        choice(SURFACE_DIRECTIONS)(args.directions, "--directions")
+    choice(SPLITS)(args.split, "--split")
+    for x in args.span or []:
+        number()(x, "--span")
+    if args.span and not (args.span[0] < args.span[1] and args.span[2] < args.span[3]):
+        raise LabError(f"expected A0 < A1 and B0 < B1, got {' '.join(f'{x:g}' for x in args.span)}", "--span")
+    for x in args.center or []:
+        number()(x, "--center")
+
+
 def job_from_args(args: argparse.Namespace):
     """The :class:`SurfaceJob` of a scenario file and/or the options; returns ``(job, device, scenario)``."""
-    from core.distributed import SurfaceJob
+    from core.distributed import SurfaceJob, check_job
     from core.errors import LabError
+
+    _check_options(args)
 
     base: dict[str, Any] = {}
     device, scenario = "auto", None
@@ -77,7 +116,9 @@ def job_from_args(args: argparse.Namespace):
                 "filter_normalize": v.filter_normalize, "bias": v.bias,
                 "center": list(v.center) if v.center is not None else None}
         device = sc.device
-        text = Path(args.scenario).read_bytes()
+        from core.files import read_bounded
+
+        text = read_bounded(args.scenario, what="scenario file")
         scenario = {"file": str(args.scenario), "sha256": hashlib.sha256(text).hexdigest()}
     elif not args.problem:
         raise LabError("give a scenario file or --problem KIND", "surface")
@@ -93,8 +134,6 @@ def job_from_args(args: argparse.Namespace):
     if args.span:
         base["span"] = [args.span[:2], args.span[2:]]
     if args.resolution:
-        if len(args.resolution) > 2:
-            raise LabError(f"expected N or NA NB, got {args.resolution}", "--resolution")
         base["resolution"] = args.resolution[0] if len(args.resolution) == 1 else list(args.resolution)
     for name in ("seed", "dtype", "bias", "center"):
         if getattr(args, name) is not None:
@@ -107,17 +146,24 @@ def job_from_args(args: argparse.Namespace):
     base["params"] = json.loads(json.dumps(base.get("params", {})))  # tuples of a scenario -> lists, as stored
     if args.device:
         device = args.device
-    return SurfaceJob(**base), device, scenario
+    job = SurfaceJob(**base)
+    check_job(job, OPTION_NAMES)
+    return job, device, scenario
 
 
 def handle(args: argparse.Namespace) -> int:
-    from core.distributed import run_job
+    import os
+
+    # before torch loads: c10d's warnings (a C++ stack per failed store call once a peer is gone)
+    # would bury the one-line message that says what happened; TORCH_CPP_LOG_LEVEL=INFO shows them
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    from core.distributed import CHUNK_DIR, run_job
+    from core.files import check_writable_folder
 
     job, device, scenario = job_from_args(args)
-    if args.points_per_call is not None and args.points_per_call < 1:
-        from core.errors import LabError
-
-        raise LabError(f"expected a positive number of grid points, got {args.points_per_call}", "--points-per-call")
+    # before any work: an output folder that cannot be written is one line now, not a traceback later
+    check_writable_folder(args.out)
+    check_writable_folder(Path(args.out) / CHUNK_DIR, "chunks folder")
     report = run_job(job, args.out, chunks=args.chunks, device=device, scenario=scenario, timeout_s=args.timeout,
                      points_per_call=args.points_per_call)
     if report.surface is not None:

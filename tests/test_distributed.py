@@ -1,23 +1,31 @@
 """The distributed surface job: two gloo ranks launched by torchrun equal one process; a killed job
-resumes without recomputing finished chunks; a folder of another setup is refused."""
+resumes without recomputing finished chunks; a folder of another setup is refused, also after its
+manifest is deleted; a second job into the same folder is refused by the lock; damaged chunks are
+reported and computed again; a dead rank stops the others within seconds; bad options are one
+line. Failures are injected by tests/surface_hooks.py, never by production code."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.distributed import STOP_AFTER_ENV, STOPPED_EXIT, SurfaceJob, chunk_path, chunk_rows, run_job
+from core.distributed import SurfaceJob, chunk_path, chunk_rows, run_job
 from core.errors import LabError
+from tests.surface_hooks import HOOKS_ENV, PLANE_MARK, STOPPED_EXIT
 
 ROOT = Path(__file__).resolve().parents[1]
+HOOKED = str(ROOT / "tests" / "surface_hooks.py")
 # the lecture's 13-parameter net on moons, filter-normalized random directions (Li et al. 2018)
 JOB = ["--problem", "net13", "--directions", "random", "--resolution", "23", "19",
        "--span", "-1.5", "1", "-1", "1.2", "--seed", "4", "--dtype", "float64", "--device", "cpu"]
@@ -30,20 +38,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", STOP_AFTER_ENV)}
+def _env(hooks: dict | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                          "MASTER_PORT", HOOKS_ENV)}
     env.update(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), **extra)
+    if hooks is not None:
+        env[HOOKS_ENV] = json.dumps(hooks)
     return env
 
 
 def surface(out: Path, *extra: str, ranks: int = 1, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``main.py surface`` in one process, or under ``torchrun`` with ``ranks`` gloo ranks on 127.0.0.1."""
+    """``main.py surface`` in one process, or under ``torchrun`` with ``ranks`` gloo ranks on 127.0.0.1
+    (through tests/surface_hooks.py when ``env`` injects failures)."""
+    script = HOOKED if env is not None and HOOKS_ENV in env else "main.py"
     for _attempt in range(3):  # the free port can be taken between probe and bind: try another
         cmd = [sys.executable]
         if ranks > 1:
             cmd += ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}", "--nnodes=1",
                     "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
-        cmd += ["main.py", "surface", *JOB, "--out", str(out), "--timeout", "60", *extra]
+        cmd += [script, "surface", *JOB, "--out", str(out), "--timeout", "60", *extra]
         proc = subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=TIMEOUT)
         if "address already in use" not in proc.stderr.lower():
             break
@@ -93,7 +106,7 @@ def test_single_process_equals_compute_surface(single):
     torch.testing.assert_close(got.values, ref.values, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(got.accuracy, ref.accuracy, rtol=0, atol=0)
     manifest = json.loads((single / "manifest.json").read_text())
-    assert manifest["job"]["seed"] == 4 and manifest["chunks"]["count"] == 5 and manifest["format"] == 1
+    assert manifest["job"]["seed"] == 4 and manifest["chunks"]["count"] == 5 and manifest["format"] == 2
 
 
 def test_two_gloo_ranks_equal_one_process(single, tmp_path):
@@ -109,7 +122,7 @@ def test_two_gloo_ranks_equal_one_process(single, tmp_path):
 
 def test_killed_job_resumes_without_recomputing(single, tmp_path):
     # two ranks, each "killed" (os._exit, no clean-up) right after writing its first chunk
-    first = surface(tmp_path, "--chunks", "5", ranks=2, env=_env(**{STOP_AFTER_ENV: "1"}))
+    first = surface(tmp_path, "--chunks", "5", ranks=2, env=_env({"stop_after": 1}))
     assert first.returncode != 0
     assert not (tmp_path / "surface.npz").exists()
     done = [i for i in range(5) if chunk_path(tmp_path, i).exists()]
@@ -127,7 +140,7 @@ def test_killed_job_resumes_without_recomputing(single, tmp_path):
 
 
 def test_stop_hook_in_one_process_leaves_exactly_k_chunks(tmp_path):
-    proc = surface(tmp_path, "--chunks", "4", env=_env(**{STOP_AFTER_ENV: "3"}))
+    proc = surface(tmp_path, "--chunks", "4", env=_env({"stop_after": 3}))
     assert proc.returncode == STOPPED_EXIT
     assert [chunk_path(tmp_path, i).exists() for i in range(4)] == [True, True, True, False]
 
@@ -229,6 +242,281 @@ def test_scenario_sets_the_job_and_options_override(tmp_path):
         job_from_args(_args(str(path), "--out", str(tmp_path / "p")))
     with pytest.raises(LabError, match=r"--param: expected KEY=VALUE"):
         job_from_args(_args("--problem", "bowl", "--param", "x", "--out", str(tmp_path / "q")))
+
+
+# -- what the folder must prove before it is trusted --------------------------------------------------
+
+# the same job as JOB, in-process (same spec: the folder of `single` is this job's)
+IN_PROCESS = SurfaceJob(problem="net13", directions="random", span=[[-1.5, 1.0], [-1.0, 1.2]],
+                        resolution=[23, 19], seed=4, dtype="float64")
+
+
+def _stamps(out: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted((out / "chunks").glob("chunk_*.npz"))}
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_a_changed_setup_after_the_manifest_is_deleted_is_refused(single, tmp_path):
+    """Refused, not recomputed: the chunks of another setup are that job's results, and are neither
+    reused (today: reused, exit 0) nor overwritten. The chunks carry their setup, so the error names
+    the difference even with no manifest and no directions file."""
+    out = tmp_path / "copy"
+    shutil.copytree(single, out)
+    (out / "manifest.json").unlink()
+    before = _stamps(out)
+    proc = surface(out, "--param", "noise=0.3")
+    assert proc.returncode == 2
+    assert "another surface job" in _one_error_line(proc.stderr) and "params.noise is null there, 0.3 here" in proc.stderr
+    (out / "directions.npz").unlink()
+    proc = surface(out, "--param", "noise=0.3")
+    line = _one_error_line(proc.stderr)
+    assert proc.returncode == 2 and "chunk_00000.npz" in line and "params.noise is null there, 0.3 here" in line
+    proc = surface(out, "--seed", "5")
+    assert proc.returncode == 2 and "seed is 4 there, 5 here" in _one_error_line(proc.stderr)
+    assert _stamps(out) == before and not (out / "manifest.json").exists()
+    # the same setup, still without its manifest (and without --chunks: the chunks say 5): all reused
+    again = surface(out)
+    assert again.returncode == 0, again.stderr
+    assert computed(again) == [] and "5 already done" in again.stdout and _stamps(out) == before
+    np.testing.assert_array_equal(values(out), values(single))
+
+
+def test_the_setup_hash_covers_the_data_content():
+    """Two problems with the same parameters but other data (a data file changed in place) have
+    other setup hashes, though their job specs are equal."""
+    from core.distributed import data_digest, setup_text
+    from core.problems import make_problem
+
+    a, b = make_problem("net13", {}), make_problem("net13", {})
+    assert data_digest(a) == data_digest(b)
+    b.X = b.X.clone()
+    b.X[3, 1] += 1e-12  # one sample moved by 1e-12
+    assert data_digest(a) != data_digest(b)
+    assert setup_text(IN_PROCESS, data_digest(a)) != setup_text(IN_PROCESS, data_digest(b))
+    assert data_digest(make_problem("net13", {"noise": 0.3})) != data_digest(a)
+
+
+def test_two_jobs_into_one_folder_the_second_is_refused(single, tmp_path):
+    """The first job holds the folder's lock while its plane takes seconds to build; the second is
+    refused at once, naming the first's process (today both pass the manifest check)."""
+    first = subprocess.Popen([sys.executable, HOOKED, "surface", *JOB, "--out", str(tmp_path), "--chunks", "5"],
+                             cwd=ROOT, env=_env({"slow_plane_s": 4}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert first.stdout.readline().strip() == PLANE_MARK
+        second = surface(tmp_path, "--chunks", "5")
+        out, err = first.communicate(timeout=TIMEOUT)
+    finally:
+        first.kill()
+    line = _one_error_line(second.stderr)
+    assert second.returncode == 2 and "another surface job is writing here" in line and f"pid {first.pid}" in line
+    assert computed(second) == []
+    assert first.returncode == 0, err
+    np.testing.assert_array_equal(values(tmp_path), values(single))
+    # the lock went with the first job: a third run reuses everything
+    third = surface(tmp_path)
+    assert third.returncode == 0 and computed(third) == []
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset % len(data)] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_chunks_are_reported_and_computed_again(single, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(single, out)
+    c1, c2, c3 = (chunk_path(out, i) for i in (1, 2, 3))
+    c1.write_bytes(c1.read_bytes()[: c1.stat().st_size // 2])  # truncated
+    c2.write_bytes(b"")  # empty
+    _flip(c3, c3.stat().st_size // 2)  # one flipped byte amid the values (today: BadZipFile on every resume)
+    kept = {k: v for k, v in _stamps(out).items() if k in ("chunk_00000.npz", "chunk_00004.npz")}
+    proc = surface(out)
+    assert proc.returncode == 0, proc.stderr
+    assert computed(proc) == [1, 2, 3] and "2 already done" in proc.stdout
+    reports = proc.stderr.strip().splitlines()
+    assert len(reports) == 3 and all("damaged" in r and "computed again" in r for r in reports), proc.stderr
+    assert [re.search(r"chunk_(\d+)", r).group(1) for r in reports] == ["00001", "00002", "00003"]
+    assert {k: v for k, v in _stamps(out).items() if k in kept} == kept
+    np.testing.assert_array_equal(values(out), values(single))  # same process, same rows: bit for bit
+
+
+@pytest.mark.parametrize("where", [0.0, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.995])
+def test_a_flipped_byte_anywhere_never_gives_a_wrong_surface(single, tmp_path, where):
+    """Whatever byte of a chunk is flipped (zip headers, npy header, values, the central
+    directory), the resume either finds it damaged and computes it again, or the byte carried no
+    content (a time stamp) and the chunk verifies: the surface is the right one either way."""
+    out = tmp_path / "copy"
+    shutil.copytree(single, out)
+    path = chunk_path(out, 2)
+    _flip(path, int(where * path.stat().st_size))
+    warnings: list[str] = []
+    report = run_job(IN_PROCESS, out, device="cpu", log=None, warn=warnings.append)
+    assert report.computed in ([], [2]) and len(warnings) == len(report.computed)
+    assert all("chunk_00002.npz: damaged" in w for w in warnings)
+    np.testing.assert_array_equal(values(out), values(single))
+
+
+def test_the_merge_verifies_every_chunk(single, tmp_path, monkeypatch):
+    """A chunk damaged after it was written (a disk, another writer) is caught by the merge,
+    reported and computed again, never merged (today: BadZipFile in the merge)."""
+    import core.distributed as d
+
+    write = d._write_chunk
+
+    def write_then_damage(out, index, *args, **kwargs):
+        write(out, index, *args, **kwargs)
+        if index == 2 and not getattr(write_then_damage, "done", False):
+            write_then_damage.done = True
+            _flip(chunk_path(out, index), chunk_path(out, index).stat().st_size // 2)
+
+    monkeypatch.setattr(d, "_write_chunk", write_then_damage)
+    warnings: list[str] = []
+    logs: list[str] = []
+    report = run_job(IN_PROCESS, tmp_path, chunks=5, device="cpu", log=logs.append, warn=warnings.append)
+    assert report.computed == [0, 1, 2, 3, 4]
+    assert len(warnings) == 1 and "chunk_00002.npz: damaged" in warnings[0]
+    assert sum("computed chunk 2 " in line for line in logs) == 2  # once by the loop, once by the merge
+    np.testing.assert_array_equal(values(tmp_path), values(single))
+
+
+def _launch_two_ranks(out: Path, hooks: dict) -> list[subprocess.Popen]:
+    """Two ranks started by hand (as a batch system does, no torchrun to stop the survivor): rank 0
+    hosts the rendezvous store on a free port of 127.0.0.1."""
+    port = str(_free_port())
+    return [subprocess.Popen([sys.executable, HOOKED, "surface", *JOB, "--out", str(out), "--chunks", "5",
+                              "--timeout", "600"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=_env(hooks, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                      MASTER_PORT=port))
+            for r in (0, 1)]
+
+
+@pytest.mark.parametrize("how, dead", [("stop_after", 1), ("stop_after", 0), ("freeze_after", 1)])
+def test_a_dead_rank_stops_the_others_within_seconds(single, tmp_path, how, dead):
+    """A rank that exits (rank 1; rank 0, which hosts the store) or hangs (SIGSTOP: its heartbeat
+    stops, as when its node drops off) stops the survivor with one line saying to rerun the same
+    command, within seconds, not after --timeout (600 s here; 3600 s by default)."""
+    procs = _launch_two_ranks(tmp_path, {how: 1, "ranks": [dead]})
+    survivor, victim = procs[1 - dead], procs[dead]
+    start = time.monotonic()
+    try:
+        out, err = survivor.communicate(timeout=60)
+        waited = time.monotonic() - start
+    finally:
+        for p in procs:
+            p.kill()
+            p.communicate()
+    assert waited < 30, f"survivor took {waited:.1f} s"
+    if how == "stop_after":
+        assert victim.returncode == STOPPED_EXIT
+    line = _one_error_line(err)
+    assert survivor.returncode == 2
+    assert f"rank {dead} of 2" in line and "run the same command again to resume" in line and str(tmp_path) in line
+    if how == "freeze_after":
+        assert "no heartbeat" in line
+    assert not (tmp_path / "surface.npz").exists()
+    done = [i for i in range(5) if chunk_path(tmp_path, i).exists()]
+    again = surface(tmp_path)  # the same command, in one process: only the missing chunks
+    assert again.returncode == 0, again.stderr
+    assert computed(again) == [i for i in range(5) if i not in done]
+    np.testing.assert_allclose(values(tmp_path), values(single), rtol=1e-12, atol=1e-12)
+
+
+# -- the options: validated like scenario keys, one line, exit 2, before any work --------------------
+
+
+def _main(capsys, *argv: str) -> tuple[int, str]:
+    import main
+
+    code = main.main(["surface", *argv])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, where, what", [
+    (["--resolution", "100000"], "--resolution", "<= 4001"),
+    (["--resolution", "1"], "--resolution", ">= 2"),
+    (["--seed", "99999999999999999999"], "--seed", "<= 2147483647"),
+    (["--seed", "-1"], "--seed", ">= 0"),
+    (["--chunks", "0"], "--chunks", ">= 1"),
+    (["--chunks", "20"], "chunks", "1..19"),
+    (["--points-per-call", "0"], "--points-per-call", ">= 1"),
+    (["--timeout", "0"], "--timeout", "> 0"),
+    (["--timeout", "nan"], "--timeout", "finite"),
+    (["--span", "-1", "nan", "-1", "1"], "--span", "finite"),
+    (["--span", "1", "-1", "-1", "1"], "--span", "A0 < A1"),
+    (["--center", "inf"], "--center", "finite"),
+    (["--directions", "pca"], "--directions", "allowed: axes, random, hessian"),
+    (["--split", "validation"], "--split", "allowed: train, test"),
+    (["--param", "noise=NaN"], "--param.noise", "finite"),
+])
+def test_a_bad_option_is_one_line_before_any_work(capsys, tmp_path, extra, where, what):
+    out = tmp_path / "out"
+    code, err = _main(capsys, *JOB, "--out", str(out), *extra)
+    line = _one_error_line(err)
+    assert code == 2 and f"{where}: " in line and what in line, line
+    assert not (out / "chunks").exists() or not any((out / "chunks").iterdir())
+
+
+@pytest.mark.parametrize("extra, what", [(["--resolution", "100000"], "--resolution: expected an integer >= 2 and <= 4001"),
+                                         (["--seed", "99999999999999999999"], "--seed: expected an integer >= 0")])
+def test_a_bad_option_from_the_command_line(tmp_path, extra, what):
+    proc = subprocess.run([sys.executable, "main.py", "surface", *JOB, "--out", str(tmp_path / "o"), *extra],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2 and what in _one_error_line(proc.stderr) and proc.stdout == ""
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_one_parameter_problem_is_refused_as_the_scenario_path_refuses_it(capsys, tmp_path):
+    """`--problem quartic` made a degenerate grid (two random directions in one dimension are the
+    same line) and exited 0; the scenario path refused it. Now both say the same line."""
+    code, err = _main(capsys, "--problem", "quartic", "--out", str(tmp_path / "a"))
+    by_option = _one_error_line(err)
+    scenario = tmp_path / "quartic.toml"
+    scenario.write_text('format = 1\n[problem]\nkind = "quartic"\n[start]\npoints = [[1.0]]\n'
+                        '[[optimizers]]\nkind = "gd"\nlr = 0.1\n')
+    code2, err2 = _main(capsys, str(scenario), "--out", str(tmp_path / "b"))
+    assert code == code2 == 2 and by_option == _one_error_line(err2)
+    assert "2-D grids; 'quartic' has 1 parameter(s), so its slice is a line" in by_option
+    code3, err3 = _main(capsys, "--problem", "quartic", "--directions", "hessian", "--out", str(tmp_path / "c"))
+    assert code3 == 2 and _one_error_line(err3) == by_option  # today an IndexError
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = _main(capsys, *JOB, "--out", str(blocker / "sub"))
+    assert code == 2 and "cannot be created" in _one_error_line(err)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "chunks").write_text("not a folder")
+    code, err = _main(capsys, *JOB, "--out", str(out))
+    assert code == 2 and "chunks: is a file, not a folder" in _one_error_line(err)
+    (out / "chunks").unlink()
+    (out / "chunks").mkdir()
+    chunk_path(out, 0).mkdir()  # a folder where a chunk goes: refused before computing, not after
+    code, err = _main(capsys, *JOB, "--out", str(out), "--chunks", "5")
+    assert code == 2 and "chunk_00000.npz" in _one_error_line(err) and "not a regular file" in err
+    assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_chunks_folder_is_one_line_before_any_work(capsys, tmp_path):
+    out = tmp_path / "out"
+    (out / "chunks").mkdir(parents=True)
+    (out / "chunks").chmod(0o555)
+    try:
+        code, err = _main(capsys, *JOB, "--out", str(out))
+    finally:
+        (out / "chunks").chmod(0o755)
+    assert code == 2 and "cannot write here" in _one_error_line(err)
 
 
 @pytest.mark.gpu
