@@ -263,7 +263,14 @@ def _tomlable(x):
 # --- the corpus of past failures ------------------------------------------------------------------
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.toml")), ids=lambda p: p.name)
 def test_corpus_regression_files(path):
-    """Each file once made the loader raise something other than a one-line LabError (or hang)."""
+    """Each file once made the loader raise something other than a one-line LabError, or accept
+    what it must refuse. A first line ``# expect: WORD`` says it must be refused with WORD in the
+    message (``error``: any one-line LabError)."""
     from core.scenario import load
 
-    only_lab_errors(load, path)
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    outcome = only_lab_errors(load, path)
+    if first.startswith("# expect:"):
+        word = first.split(":", 1)[1].strip()
+        assert isinstance(outcome, LabError), f"{path.name} loaded but must be refused"
+        assert word == "error" or word in str(outcome), str(outcome)
