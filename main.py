@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from core.errors import LabError
 
+    import signal
+    import threading
+
+    if args.command != "open" and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM = Ctrl-C: outputs cleaned up (docs/outputs.md)
     try:
         return int(args.handler(args) or 0)
     except LabError as exc:

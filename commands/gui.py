@@ -4,6 +4,7 @@ window rendered headless (a screenshot, or the animation)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DEFAULT_SCENARIO = "scenarios/quartic_gd.toml"
 
@@ -79,40 +80,59 @@ def export_options(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def export_handler(args: argparse.Namespace) -> int:
+    """Each OUT is checked (suffix, folder) before the scenario is even read, and written through a
+    temporary sibling renamed into place when complete (:mod:`lab.export`): a failure, Ctrl-C,
+    SIGTERM or SIGKILL leaves the earlier file at OUT as it was. Ctrl-C while the run computes or
+    frames are drawn stops the export (exit 130)."""
     from core.errors import LabError
     from lab import export
-    from lab.app import application
 
     if not (args.png or args.gif or args.mp4):
         raise LabError("say what to export: --png OUT, --gif OUT or --mp4 OUT", "export")
     w, h = export_options(args)
+    targets = [(args.gif, "--gif", ".gif"), (args.mp4, "--mp4", ".mp4"), (args.png, "--png", ".png")]
+    for out, flag, suffix in targets:
+        if out:
+            if Path(out).suffix.lower() != suffix:
+                got = repr(Path(out).suffix) if Path(out).suffix else "no suffix"
+                raise LabError(f"{flag} writes a {suffix} file, got {got}; nothing was written", flag, out)
+            export.check_target(out, "png" if suffix == ".png" else "animation")
+    named = [str(Path(out).absolute()) for out, _, _ in targets if out]
+    if len(set(named)) != len(named):
+        raise LabError("the same file is named twice; give each export its own file", "export")
     if not _readable(args.file):
         raise LabError("scenario file not found", "", args.file)
+    from lab.app import application
+
     app = application(headless=True)
     from lab.window import MainWindow
 
     window = MainWindow()
-    window.resize(w, h)
-    window.show()
-    app.processEvents()
-    if not window.session.open(args.file):
-        message = window.banner.label.text()  # the loader's message, which names the file
+    try:
+        with export.interruptible() as check:
+            window.resize(w, h)
+            window.show()
+            app.processEvents()
+            check()
+            if not window.session.open(args.file):
+                message = window.banner.label.text()  # the loader's message, which names the file
+                raise LabError(message) if message else LabError("could not open the scenario", "", args.file)
+            window.session.wait(timeout_ms=600_000, extras=True, check=check)
+            app.processEvents()
+            check()
+            if window.session.result is None:
+                message = window.banner.label.text()
+                raise LabError(message) if message else LabError("the scenario did not run", "", args.file)
+        for out in (args.gif, args.mp4):
+            if out:
+                n = export.animation(window.session, window.panels, out, fps=args.fps, every=args.every)
+                print(f"wrote {out} ({n} frames)")
+        if args.png:
+            window.session.set_frame(window.session.steps if args.step is None else args.step)
+            export.png(window, args.png)
+            print(f"wrote {args.png}")
+    finally:
+        window.session.cancel()
+        window.session.dirty = False
         window.close()
-        raise LabError(message) if message else LabError("could not open the scenario", "", args.file)
-    window.session.wait(timeout_ms=600_000, extras=True)
-    app.processEvents()
-    if window.session.result is None:
-        message = window.banner.label.text()
-        window.close()
-        raise LabError(message) if message else LabError("the scenario did not run", "", args.file)
-    for out in (args.gif, args.mp4):
-        if out:
-            n = export.animation(window.session, window.panels, out, fps=args.fps, every=args.every)
-            print(f"wrote {out} ({n} frames)")
-    if args.png:
-        window.session.set_frame(window.session.steps if args.step is None else args.step)
-        export.png(window, args.png)
-        print(f"wrote {args.png}")
-    window.session.dirty = False
-    window.close()
     return 0

@@ -6,6 +6,13 @@ the problem has at most 10 parameters), ``DIR/summary.json`` (per trajectory: fi
 divergence, predicted next to measured rate, and the expectations), ``DIR/scenario.toml`` (the
 scenario as run, saved beside its results), ``DIR/landscape.npz`` when the view has a landscape and
 ``DIR/panels.png`` (the panels rendered offscreen) when the app's snapshot module is installed.
+
+The folder is written as one set (docs/outputs.md): checked writable before anything is computed,
+locked against a second ``run`` into it (:class:`core.files.FolderLock`), assembled in a temporary
+sibling and renamed into place (:func:`core.files.atomic_dir`), so it holds the previous complete
+results or the new ones, never a mix, a truncated file or a file of an earlier run. A folder that
+holds anything but a run's results (or the scenario being run) is refused, never replaced.
+``metrics.csv`` is estimated before the run; over :data:`MAX_CSV_BYTES` it needs ``--allow-large``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="scenario file (.toml)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/<file name without .toml>)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides the scenario's device")
+    p.add_argument("--allow-large", action="store_true", dest="allow_large",
+                   help="run even when the estimate is over a budget (metrics.csv over 1 GB, ...)")
     p.set_defaults(handler=run_command)
     c = sub.add_parser("check", help="run scenarios and check their expectations (exit 1 on a failure)", description=CHECK_HELP)
     c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
@@ -63,41 +72,120 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+#: what ``run`` writes into its folder: a folder holding only these (and nothing else) is a
+#: previous run's results, which a new run replaces as a whole
+RUN_FILES = ("metrics.csv", "summary.json", "scenario.toml", "landscape.npz", "panels.png")
+#: the largest metrics.csv ``run`` writes without ``--allow-large`` (estimated before the run)
+MAX_CSV_BYTES = 10**9
+#: bytes a float column takes in metrics.csv, comma included: pandas writes the shortest repr,
+#: 17-20 characters for a computed float64 (measured: 60-77 bytes a row for the shipped scenarios)
+CSV_FLOAT_BYTES = 20
+
+
+def output_folder(out: Path, scenario_file: Path) -> Path:
+    """Refuses, before anything is computed, a ``--out`` folder ``run`` may not replace: one that
+    cannot be written or created (read-only, a file, under a file), one that holds the scenario
+    file being run (replacing the folder would delete it: the input is never overwritten), the
+    current folder or one above it, and a folder holding anything but a previous run's results
+    (:data:`RUN_FILES`: a user's own files are never deleted by a run)."""
+    from core.errors import LabError
+    from core.files import check_writable_folder
+
+    check_writable_folder(out)
+    target = out.absolute()
+    if not target.name or target.name in (".", ".."):
+        raise LabError("is not a folder a run can write its results into; name a new folder", "--out", str(out))
+    resolved = target.resolve()
+    named = scenario_file.absolute()
+    # the file as named (a link in the folder would be deleted) and the file it is (a link to it)
+    sources = (named.parent.resolve() / named.name, named.resolve())
+    if any(source.is_relative_to(resolved) for source in sources):
+        raise LabError(f"holds the scenario being run ({scenario_file}); a run replaces its output folder as a "
+                       "whole, which would delete it: choose another --out (e.g. runs/NAME)", "--out", str(out))
+    if Path.cwd().resolve().is_relative_to(resolved):
+        raise LabError("is the current folder (or holds it); a run replaces its output folder as a whole: "
+                       "choose a new folder such as runs/NAME", "--out", str(out))
+    check_writable_folder(target.parent, "folder that holds the output folder")  # the renames happen there
+    if target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in RUN_FILES or not p.is_file())
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise LabError(f"holds files that are not a run's results ({shown}); a run replaces its output folder "
+                           "as a whole: choose an empty or new folder, or a previous run's folder", "--out", str(out))
+    return out
+
+
+def csv_estimate(scenario: Any, built: tuple) -> tuple[int, int, int]:
+    """``(rows, columns, bytes)`` of the ``metrics.csv`` a run of ``scenario`` writes, before it
+    runs (from :func:`core.scenario.runner.build`'s result): a row per trajectory and step (fewer
+    when a trajectory diverges), ``optimizer, step, loss, grad_norm`` and ``x0 ...`` when recorded."""
+    from core.engine import MAX_COORD_COLUMNS
+
+    problem, groups, steps, kw = built
+    labels = [lab for g in groups for lab in (g.traj_labels or [g.label] * g.size)]
+    floats = 2 + (problem.dim if kw.get("record_params", True) and problem.dim <= MAX_COORD_COLUMNS else 0)
+    rows = len(labels) * (steps + 1)
+    per_row = len(str(steps)) + 1 + CSV_FLOAT_BYTES * floats
+    size = (steps + 1) * sum(len(lab.encode("utf-8")) + 3 for lab in labels) + rows * per_row
+    return rows, 2 + floats, size
+
+
+def check_csv_budget(scenario: Any, device: str | None, allow_large: bool) -> None:
+    """Refuses (one line naming the estimate and ``--allow-large``) a run whose metrics.csv would
+    be over :data:`MAX_CSV_BYTES`."""
+    from core.errors import LabError
+    from core.scenario.runner import build
+
+    if allow_large:
+        return
+    rows, cols, size = csv_estimate(scenario, build(scenario, device))
+    if size > MAX_CSV_BYTES:
+        raise LabError(f"metrics.csv would be about {size / 1e9:,.1f} GB ({rows:,} rows = trajectories x (steps + 1), "
+                       f"{cols} columns), over the {MAX_CSV_BYTES / 1e9:g} GB budget for one run's table; pass "
+                       "--allow-large to write it anyway, or run fewer steps or trajectories", "steps", scenario.source)
+
+
 def run_command(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from core.files import FolderLock, atomic_dir, remove_stale_temporaries
     from core.scenario import check, execute, load, save
     from core.scenario.runner import resolve_files
 
-    scenario = load(args.file)
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
-    out.mkdir(parents=True, exist_ok=True)
-    result = execute(scenario, progress=_Progress(Path(args.file).name), device=args.device)
-    written = []
-    table = result.run.table()
-    table.to_csv(out / "metrics.csv", index=False)
-    written.append(f"metrics.csv ({len(table)} rows)")
-    outcomes = check(result)
-    summary = result.summary()
-    summary["expectations"] = [dict(check=o.check, optimizer=o.optimizer, passed=o.passed, measured=o.measured,
-                                    required=o.required) for o in outcomes]
-    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str) + "\n", encoding="utf-8")
-    written.append("summary.json")
-    # the scenario as it ran: the device actually asked for, data files by absolute path
-    as_run = dataclasses.replace(scenario, device=args.device or scenario.device,
-                                 problem=dataclasses.replace(scenario.problem, params=resolve_files(scenario)))
-    save(as_run, out / "scenario.toml")
-    written.append("scenario.toml")
-    if result.surface is not None:
-        result.surface.to_npz(out / "landscape.npz")
-        written.append("landscape.npz")
-    status = 0
-    png = _render(result, out / "panels.png")
-    if png is True:
-        written.append("panels.png")
-    elif png:
-        print(f"warning: panels.png not written: {png}", file=sys.stderr)
-        status = 1
+    scenario = load(args.file)
+    output_folder(out, Path(args.file))
+    check_csv_budget(scenario, args.device, getattr(args, "allow_large", False))
+    with FolderLock(out, "run"):
+        remove_stale_temporaries(out.absolute().parent)  # what a killed run left beside the folder
+        output_folder(out, Path(args.file))  # again, now that no other run can change it
+        result = execute(scenario, progress=_Progress(Path(args.file).name), device=args.device)
+        outcomes = check(result)
+        written = []
+        status = 0
+        with atomic_dir(out) as tmp:
+            table = result.run.table()
+            table.to_csv(tmp / "metrics.csv", index=False)
+            written.append(f"metrics.csv ({len(table)} rows)")
+            summary = result.summary()
+            summary["expectations"] = [dict(check=o.check, optimizer=o.optimizer, passed=o.passed, measured=o.measured,
+                                            required=o.required) for o in outcomes]
+            (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str) + "\n", encoding="utf-8")
+            written.append("summary.json")
+            # the scenario as it ran: the device actually asked for, data files by absolute path
+            as_run = dataclasses.replace(scenario, device=args.device or scenario.device,
+                                         problem=dataclasses.replace(scenario.problem, params=resolve_files(scenario)))
+            save(as_run, tmp / "scenario.toml")
+            written.append("scenario.toml")
+            if result.surface is not None:
+                result.surface.to_npz(tmp / "landscape.npz")
+                written.append("landscape.npz")
+            png = _render(result, tmp / "panels.png")
+            if png is True:
+                written.append("panels.png")
+            elif png:
+                print(f"warning: panels.png not written: {png}", file=sys.stderr)
+                status = 1
     passed = sum(o.passed for o in outcomes)
     tail = f"; expectations {passed}/{len(outcomes)} hold" if outcomes else ""
     print(f"wrote {out}: {', '.join(written)} ({result.seconds:.2f} s){tail}")

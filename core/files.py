@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -171,8 +172,10 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             head, sep, tail = p.name.rpartition(mark)
             if not sep or not head:
                 continue
-            pid = tail.split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            # exactly the names this module makes (PID-8 hex digits, the file's suffix): a user's
+            # ".zshrc.old-2023" is not a leftover
+            m = re.fullmatch(r"(\d+)-[0-9a-f]{8}(\.[^.]*)?", tail)
+            if m and not _alive(int(m.group(1))):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
                 removed.append(p)
             break

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -292,9 +293,10 @@ class Session(QObject):
         self.busy.emit("")
         self.error.emit("", message)
 
-    def wait(self, timeout_ms: int = 120_000, extras: bool = False) -> None:
+    def wait(self, timeout_ms: int = 120_000, extras: bool = False, check: Callable[[], None] | None = None) -> None:
         """Blocks (processing events) until the run (and with ``extras`` the sharpness tracking)
-        is done: for tests and headless export."""
+        is done: for tests and headless export. ``check()`` is called between waits (headless
+        export: :func:`lab.export.interruptible` raises there on Ctrl-C, and the work is cancelled)."""
         from PyQt6.QtCore import QCoreApplication, QElapsedTimer
 
         clock = QElapsedTimer()
@@ -302,6 +304,12 @@ class Session(QObject):
         while (self._worker is not None or (extras and self._extra is not None)) and clock.elapsed() < timeout_ms:
             QCoreApplication.processEvents()
             self._worker_wait(10)
+            if check is not None:
+                try:
+                    check()
+                except BaseException:
+                    self.cancel()
+                    raise
 
     @staticmethod
     def _worker_wait(ms: int) -> None:

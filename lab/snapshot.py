@@ -8,27 +8,41 @@ from typing import Any
 
 def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800), step: int | None = None) -> Path:
     """Renders the panels the scenario shows for a computed :class:`core.scenario.Result` at ``step``
-    (default: the last) into a PNG of ``size`` pixels, without showing a window."""
+    (default: the last) into a PNG of ``size`` pixels, without showing a window. The file is
+    written atomically (:func:`core.files.atomic_file`); Ctrl-C/SIGTERM while painting is honoured
+    (:func:`lab.export.interruptible`: Qt swallows a KeyboardInterrupt raised in a paint) and
+    leaves no file."""
+    from core.errors import LabError
+    from core.files import atomic_file
     from lab.app import application
+    from lab.export import interruptible
 
     app = application(headless=True)
     from lab.panels import PanelArea
     from lab.session import Session
 
-    session = Session()
-    area = PanelArea(session)
-    area.resize(*size)
-    area.panel("landscape").toggle3d.hide()
-    session.show_result(result)
-    session.set_frame(session.steps if step is None else step)
-    area.show()
-    app.processEvents()
-    area.flush()
-    app.processEvents()
     path = Path(path)
-    area.grab().save(str(path))
-    area.shutdown()
-    area.close()
-    area.deleteLater()
-    app.processEvents()
+    with interruptible() as check:
+        session = Session()
+        area = PanelArea(session)
+        try:
+            area.resize(*size)
+            area.panel("landscape").toggle3d.hide()
+            session.show_result(result)
+            session.set_frame(session.steps if step is None else step)
+            area.show()
+            app.processEvents()
+            area.flush()
+            app.processEvents()
+            check()
+            image = area.grab()
+            with atomic_file(path) as tmp:
+                if not image.save(str(tmp), "PNG"):
+                    raise LabError("could not write the image", "", str(path))
+                check()
+        finally:
+            area.shutdown()
+            area.close()
+            area.deleteLater()
+            app.processEvents()
     return path

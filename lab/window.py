@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._menus()
         self._shortcuts()
         self.session.error.connect(self._error)
+        self.session.confirm_large = self._confirm_large  # the dialog before over-budget work
         self.session.busy.connect(self._busy)
         self.session.progress.connect(self._progress)
         self.session.dirty_changed.connect(lambda _: self._title())
@@ -188,14 +189,20 @@ class MainWindow(QMainWindow):
             self.banner.show_message(f"could not save: {exc}")
 
     def export_dialog(self, kind: str) -> None:
-        from lab import export
-
         filters = {"png": "PNG (*.png)", "panel": "PNG (*.png)", "gif": "GIF (*.gif)", "mp4": "MP4 (*.mp4)", "csv": "CSV (*.csv)"}
         suffix = {"panel": "png"}.get(kind, kind)
         stem = self.session.path.stem if self.session.path else "scenario"
         path, _ = QFileDialog.getSaveFileName(self, "Export", f"{stem}.{suffix}", filters[kind])
-        if not path:
-            return
+        if path:
+            self.export_to(kind, path if Path(path).suffix else f"{path}.{suffix}")
+
+    def export_to(self, kind: str, path: str | Path) -> bool:
+        """Writes one export (``png``, ``panel``, ``gif``, ``mp4``, ``csv``) to ``path`` through
+        :mod:`lab.export` (a temporary sibling renamed on success: a failure leaves the earlier file
+        as it was); every failure (a bad suffix, no permission, a missing folder, Ctrl-C) is shown
+        in the banner, never raised into the event loop. True when written."""
+        from lab import export
+
         try:
             if kind == "png":
                 export.png(self, path)
@@ -205,10 +212,15 @@ class MainWindow(QMainWindow):
                 export.csv(self.session, path)
             else:
                 export.animation(self.session, self.panels, path, progress=self._progress)
-        except LabError as exc:
-            self.banner.show_message(str(exc))
+        except (LabError, OSError) as exc:
+            self.banner.show_message(f"could not export: {exc}")
+            return False
+        except KeyboardInterrupt:
+            self.banner.show_message(f"export interrupted; {path} was not written")
+            return False
         finally:
             self._busy("")
+        return True
 
     def _sync_panel_actions(self) -> None:
         for name, act in self.panel_actions.items():
@@ -254,6 +266,12 @@ class MainWindow(QMainWindow):
         self.caption.setText(text)
 
     # -- closing -------------------------------------------------------------------------------------
+    def _confirm_large(self, question: str) -> bool:
+        """Asks before a run over the budget (core.budget): Yes runs it, No keeps what is shown."""
+        answer = QMessageBox.question(self, APP_NAME, question, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _may_discard(self) -> bool:
         if not self.session.dirty:
             return True

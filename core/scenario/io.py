@@ -477,7 +477,12 @@ def dump(s: Scenario) -> str:
 
 
 def save(s: Scenario, path: str | Path) -> None:
-    Path(path).write_text(dump(s), encoding="utf-8")
+    """Writes :func:`dump` of ``s`` to ``path`` atomically (:func:`core.files.atomic_write`): the
+    earlier file stays whole if anything fails; a failure (no permission, missing folder) is a
+    one-line :class:`LabError` naming the file."""
+    from core.files import atomic_write
+
+    atomic_write(path, dump(s))
 
 
 # --- key paths -----------------------------------------------------------------------------------
