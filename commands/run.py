@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("check", help="run scenarios and check their expectations (exit 1 on a failure)", description=CHECK_HELP)
     c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides each scenario's device")
+    c.add_argument("--allow-large", action="store_true", dest="allow_large",
+                   help="run scenarios even when their estimated memory or time is over the budget (docs/outputs.md)")
     c.set_defaults(handler=check_command)
 
 
@@ -159,7 +161,8 @@ def run_command(args: argparse.Namespace) -> int:
     with FolderLock(out, "run"):
         remove_stale_temporaries(out.absolute().parent)  # what a killed run left beside the folder
         output_folder(out, Path(args.file))  # again, now that no other run can change it
-        result = execute(scenario, progress=_Progress(Path(args.file).name), device=args.device)
+        result = execute(scenario, progress=_Progress(Path(args.file).name), device=args.device,
+                         allow_large=getattr(args, "allow_large", False))
         outcomes = check(result)
         written = []
         status = 0
@@ -236,7 +239,7 @@ def scenario_files(paths: list[str]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def check_file(path: Path, device: str | None = None) -> tuple[bool, str]:
+def check_file(path: Path, device: str | None = None, allow_large: bool = False) -> tuple[bool, str]:
     """``(passed, line)`` for one scenario file; a file that does not load or run is a failure."""
     from core.errors import LabError
     from core.scenario import check, execute, load
@@ -248,7 +251,8 @@ def check_file(path: Path, device: str | None = None) -> tuple[bool, str]:
         title = scenario.title
         needs_surface = any(e.check == "landscape_min_near_center" for e in scenario.expect)
         # only what the expectations need: a slice for landscape checks; sharpness is computed on demand
-        result = execute(scenario, progress=_Progress(path.name), device=device, landscape=needs_surface, sharpness=False)
+        result = execute(scenario, progress=_Progress(path.name), device=device, landscape=needs_surface, sharpness=False,
+                         allow_large=allow_large)
         outcomes = check(result)
     except LabError as exc:
         return False, f"FAIL  {path}  {title}  error: {exc}  ({time.perf_counter() - start:.2f} s)"
@@ -270,7 +274,7 @@ def check_command(args: argparse.Namespace) -> int:
     files = scenario_files(args.paths)
     failures = 0
     for f in files:
-        ok, line = check_file(f, args.device)
+        ok, line = check_file(f, args.device, getattr(args, "allow_large", False))
         failures += not ok
         print(line, flush=True)
     if len(files) > 1:

@@ -364,7 +364,8 @@ def _theory(run: Run) -> dict[str, dict[str, float | None]]:
 
 
 def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-            device: str | None = None, landscape: bool | None = None, sharpness: bool | None = None) -> Result:
+            device: str | None = None, landscape: bool | None = None, sharpness: bool | None = None, *,
+            allow_large: bool = False, budget: Any = None, built: tuple | None = None) -> Result:
     """Runs a scenario: the trajectories, then (when present) the landscape slice of ``view`` and the
     theory numbers. ``progress(stage, done, total)`` is called as it goes (stage ``"run"`` or
     ``"landscape"``); ``cancel()`` returning true stops it with :class:`Cancelled`. ``device``
@@ -373,9 +374,20 @@ def execute(scenario: Scenario, progress: Progress | None = None, cancel: Callab
     trajectory (:func:`core.sharpness.track_sharpness`, about 32 points per run; default: when the
     view shows the eigen panel and the problem's Hessian is not constant, i.e. not a quadratic or
     least squares, and it has more than 64 parameters). Stages: ``"run"``, ``"landscape"``,
-    ``"sharpness"``."""
+    ``"sharpness"``.
+
+    Before anything runs, its cost is estimated (:func:`core.budget.estimate`) and a run over
+    ``budget`` (default :meth:`core.budget.Budget.default`: memory and time) is refused with
+    :class:`core.budget.BudgetExceeded`, one line naming the key and the estimate, unless
+    ``allow_large``. ``built``: the result of ``build(scenario, device)`` when the caller has it."""
+    from core.budget import enforce, estimate
+
     start = time.perf_counter()
-    problem, groups, steps, kw = build(scenario, device=device)
+    if built is None:
+        built = build(scenario, device=device)
+    problem, groups, steps, kw = built
+    if not allow_large:
+        enforce(estimate(scenario, built, landscape=landscape, sharpness=sharpness), budget)
     gen = iterate(problem, groups, steps, progress_every=max(1, min(50, steps // 20)), **kw)
     try:
         while True:
