@@ -7,8 +7,12 @@ or ``session.set_frame(i)`` and redraw when the session signals. Every edit is v
 ``core.scenario`` and re-run; a :class:`LabError` is reported through ``error`` and the previous
 state is kept, so a bad entry can never break what is on screen.
 
-Tiny runs (toys) execute synchronously so a knob feels instant; big ones (nets) go to a worker
-thread, and a new request cancels the stale one.
+Before anything runs its cost is estimated (:func:`core.budget.estimate`: memory, and a time
+measured by a few-millisecond probe). A run over the budget (:class:`core.budget.Budget`) runs only
+if ``confirm_large(question)`` says yes (the window asks with a dialog; without one it is refused),
+and a refusal keeps the previous state. A run estimated under :data:`SYNC_SECONDS` executes here so
+a knob feels instant; anything longer, whatever the problem, goes to a worker thread with progress
+and cancel, and a new request cancels the stale one.
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ class Session(QObject):
         self._worker: Worker | None = None
         self._extra: Worker | None = None
         self._pending: tuple[dict, bool] | None = None
+        #: asks before over-budget work (``question -> yes``); None refuses such work
+        self.confirm_large: Callable[[str], bool] | None = None
+        self.last_estimate: Any = None  # the cost estimate of the latest accepted run
 
     # -- files -----------------------------------------------------------------------------
     def open(self, path: str | Path) -> bool:
@@ -189,40 +196,62 @@ class Session(QObject):
     # -- running -----------------------------------------------------------------------------
     def apply(self, spec: dict, *, reset_frame: bool = False, structural: bool = False, path: str = "",
               sync: bool | None = None) -> bool:
-        """Validates ``spec`` and re-runs. Returns False (and emits ``error``) when refused."""
+        """Validates ``spec``, estimates its cost and re-runs. Returns False (and emits ``error``)
+        when refused: a bad value, or over-budget work that ``confirm_large`` declined (the previous
+        state stays either way). ``sync`` forces the run here (True) or into the worker (False);
+        by default the estimated time decides (:data:`SYNC_SECONDS`)."""
+        from core import budget
+        from core.scenario.runner import build
+
         sc = scenario_api()
         try:
             scenario = _from_dict(spec, str(self.path) if self.path else "")
         except LabError as exc:
             self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
             return False
-        old_scenario, self.scenario, self.spec = self.scenario, scenario, spec
+        old_scenario = self.scenario
+        # a knob that leaves the problem and the view alone keeps the landscape (axes slices of
+        # toys depend on nothing else), so only the trajectories are recomputed
+        reuse = (self.result is not None and old_scenario is not None and self.result.surface is not None
+                 and scenario.problem == old_scenario.problem and scenario.view == old_scenario.view
+                 and scenario.view.directions in ("axes", "auto") and getattr(self.result.surface, "kind", "") == "axes")
+        landscape = False if reuse else None
+        try:
+            built = build(scenario)
+            cost = budget.estimate(scenario, built, landscape=landscape, sharpness=False)
+        except LabError as exc:
+            self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
+            return False
+        over = cost.over(budget.Budget.default())
+        if over is not None:
+            what = over[1]
+            if self.confirm_large is None or not self.confirm_large(f"{what}.\n\nRun it anyway?"):
+                self.error.emit("", f"not run: {what}")
+                return False
+        self.scenario, self.spec, self.last_estimate = scenario, spec, cost
         self.error.emit(path, "")  # clears an inline message left by an earlier refused edit
         if old_scenario is not None and scenario != old_scenario:
             self._set_dirty(True)
         if structural or old_scenario is None:
             self.scenario_changed.emit()
-        small = sync if sync is not None else _is_small(scenario)
+        here = sync if sync is not None else cost.total_seconds <= SYNC_SECONDS
         self._cancel_workers()
-        if small:
-            # a knob that leaves the problem and the view alone keeps the landscape (axes slices of
-            # toys depend on nothing else), so only the trajectories are recomputed
-            reuse = (self.result is not None and old_scenario is not None and self.result.surface is not None
-                     and scenario.problem == old_scenario.problem and scenario.view == old_scenario.view
-                     and scenario.view.directions in ("axes", "auto") and getattr(self.result.surface, "kind", "") == "axes")
+        surface = self.result.surface if reuse else None
+        if here:
             try:
-                result = sc.execute(scenario, sharpness=False, landscape=False if reuse else None)
+                result = sc.execute(scenario, sharpness=False, landscape=landscape, allow_large=True, built=built)
             except LabError as exc:
                 self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
                 return False
             if reuse:
-                result.surface = self.result.surface
+                result.surface = surface
             self._take(result, reset_frame)
         else:
-            self.busy.emit("computing " + (scenario.title or "scenario") + " ...")
-            worker = Worker(_execute_job, scenario)
+            self.busy.emit("computing " + (scenario.title or "scenario")
+                           + f" (about {budget.human_seconds(cost.total_seconds)}) ...")
+            worker = Worker(_execute_job, scenario, built, landscape)
             worker.signals.progress.connect(self.progress)
-            worker.signals.result.connect(lambda res, w=worker, r=reset_frame: self._worker_done(w, res, r))
+            worker.signals.result.connect(lambda res, w=worker, r=reset_frame, s=surface: self._worker_done(w, res, r, s))
             worker.signals.error.connect(lambda msg, w=worker: self._worker_failed(w, msg))
             self._worker = worker
             worker.start()
@@ -276,11 +305,13 @@ class Session(QObject):
         self.scenario_changed.emit()
         self._take(result, reset_frame=True, extras=False)
 
-    def _worker_done(self, worker: Worker, result: Any, reset_frame: bool) -> None:
+    def _worker_done(self, worker: Worker, result: Any, reset_frame: bool, surface: Any = None) -> None:
         if worker is not self._worker:
             return  # a stale answer: a newer request replaced it
         self._worker = None
         self.busy.emit("")
+        if surface is not None:  # the landscape the request kept (a knob that leaves it alone)
+            result.surface = surface
         self._take(result, reset_frame)
 
     def _worker_failed(self, worker: Worker, message: str) -> None:
@@ -357,16 +388,15 @@ def _from_dict(spec: dict, file: str) -> Any:
     return scenario_api().from_dict(spec, file)
 
 
-def _is_small(scenario: Any) -> bool:
-    from core.problems.toys import TOYS
+#: runs estimated to take at most this long execute on the GUI thread (a knob feels instant);
+#: longer ones go to the worker, with progress and cancel
+SYNC_SECONDS = 0.25
 
-    return scenario.problem.kind in TOYS
 
-
-def _execute_job(scenario: Any, progress, cancelled):
-    """Runs in the worker thread: data in, data out."""
+def _execute_job(scenario: Any, built: tuple, landscape: bool | None, progress, cancelled):
+    """Runs in the worker thread: data in, data out (the budget was settled before it started)."""
     return scenario_api().execute(scenario, progress=lambda stage, done, total: progress(done, total), cancel=cancelled,
-                                  sharpness=False)
+                                  sharpness=False, landscape=landscape, allow_large=True, built=built)
 
 
 def _sharpness_job(run: Any, every: int, seed: int, progress, cancelled):

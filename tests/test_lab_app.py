@@ -439,8 +439,12 @@ def test_worker_reports_results_and_a_cancelled_job_stays_silent(qtbot):
     assert results == []
 
 
-def test_a_new_request_cancels_the_stale_one(window, qtbot):
-    # a data problem runs in the worker: two quick edits, only the second one's run is shown
+def test_a_new_request_cancels_the_stale_one(window, qtbot, monkeypatch):
+    # a run estimated longer than SYNC_SECONDS runs in the worker (here every run, by a zero
+    # threshold): two quick edits, only the second one's run is shown
+    import lab.session
+
+    monkeypatch.setattr(lab.session, "SYNC_SECONDS", 0.0)
     opened(window, ROOT / "scenarios" / "linear_heart.toml")
     s = window.session
     assert not s._worker

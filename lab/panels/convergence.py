@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from lab.panels.legend import collapsed, legend_names
 from lab.runview import SERIES_NAMES
 
 FLOOR = 1e-16  # a gap that rounds to zero is drawn at this floor rather than vanishing from a log axis
@@ -61,15 +62,17 @@ class ConvergencePanel(QWidget):
         if view is None:
             return
         steps = np.arange(view.steps + 1)
-        wanted = []  # (owner, x, y, pen, name) per curve
+        wanted = []  # (owner, x, y, pen, name) per curve; name None: not in the legend
+        legend = legend_names(view, view.labels)  # a large sweep family is one line (lab.panels.legend)
+        grouped = collapsed(view)
         for i in range(view.size):
             n = view.last[i] + 1
-            wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=2), view.labels[i]))
+            wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=2), legend.get(i)))
             if i in view.theory:
                 rate = view.rates.get(i)
+                name = None if i not in legend else "theory" if i in grouped or not rate else f"theory, rate {rate:.3g}"
                 wanted.append((i, steps, positive(view.theory[i]),
-                               pg.mkPen(view.colors[i], width=1.3, style=Qt.PenStyle.DashLine),
-                               f"theory, rate {rate:.3g}" if rate else "theory"))
+                               pg.mkPen(view.colors[i], width=1.3, style=Qt.PenStyle.DashLine), name))
         signature = tuple((w[0], w[4], view.colors[w[0]]) for w in wanted)
         if signature == self._signature:  # same curves (a knob moved): new data in place
             for c, w in zip(self.curves, wanted):

@@ -21,6 +21,8 @@ from PyQt6.QtCore import QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QTransform
 from PyQt6.QtWidgets import QLabel, QPushButton, QStackedWidget, QVBoxLayout, QHBoxLayout, QWidget
 
+from lab.panels.legend import legend_names
+
 TRAIL = 24  # iterates in the fading trail
 N_CONTOURS = 14
 CONTOUR_GRID = 128
@@ -227,6 +229,7 @@ class LandscapePanel(QWidget):
             for it, name in ((self.curve, "loss g(w)"), (self.deriv, "derivative g'(w)"), (self.tangent, "tangent at the iterate")):
                 self.legend.addItem(it, name)
         self.tracks = []
+        legend = legend_names(view, names)  # a large sweep family is one line
         for i in range(view.size):
             color = view.colors[i]
             path = pg.PlotDataItem(pen=pg.mkPen(color, width=1.6), connect="finite")
@@ -236,7 +239,8 @@ class LandscapePanel(QWidget):
             for z, it in ((2, path), (3, trail), (4, head)):
                 it.setZValue(z)
                 self.item.addItem(it)
-            self.legend.addItem(head, names[i])
+            if i in legend:
+                self.legend.addItem(head, legend[i])
             self.tracks.append({"path": path, "trail": trail, "head": head, "brushes": fading_brushes(color)})
 
     # -- frames ----------------------------------------------------------------------------------
