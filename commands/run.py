@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides each scenario's device")
     c.add_argument("--allow-large", action="store_true", dest="allow_large",
-                   help="run scenarios even when their estimated memory or time is over the budget (docs/outputs.md)")
+                   help="run scenarios even when their estimated memory or time is over the budget (docs/budgets.md)")
     c.set_defaults(handler=check_command)
 
 
