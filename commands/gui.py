@@ -39,11 +39,11 @@ def _readable(name: str) -> bool:
     """False when ``name`` does not exist; a LabError when it cannot be read as a scenario file (a
     FIFO, ``/dev/zero``, a folder, too large, a name too long): refused at once, before any window."""
     from core.errors import LabError
-    from core.files import read_bounded
+    from core.files import read_text_bounded
     from core.scenario.io import MAX_SCENARIO_BYTES
 
     try:
-        read_bounded(name, MAX_SCENARIO_BYTES, "scenario file")
+        read_text_bounded(name, MAX_SCENARIO_BYTES, "scenario file")
     except LabError as exc:
         if exc.message.startswith("no such"):
             return False
@@ -109,7 +109,7 @@ def export_handler(args: argparse.Namespace) -> int:
 
     window = MainWindow()
     try:
-        with export.interruptible() as check:
+        with export.interruptible() as check, check.qt():
             window.resize(w, h)
             window.show()
             app.processEvents()

@@ -10,7 +10,8 @@ Every export writes a temporary sibling of the target and renames it over the ta
 the file is complete (:func:`core.files.atomic_file`): a failure, Ctrl-C, SIGTERM or SIGKILL leaves
 the user's earlier file as it was (or nothing). The target is checked (:func:`check_target`: its
 suffix, its folder) before any frame is drawn. Ctrl-C and SIGTERM are honoured between frames
-(:func:`interruptible`): Qt would swallow a KeyboardInterrupt raised inside its event processing.
+(:func:`interruptible`): Qt would swallow a KeyboardInterrupt raised inside its event processing;
+elsewhere (encoding) they stop the export at once.
 """
 
 from __future__ import annotations
@@ -68,35 +69,54 @@ def check_target(path: str | Path, kind: str) -> Path:
     return path
 
 
+class Guard:
+    """Ctrl-C and SIGTERM during an export (see :func:`interruptible`). Outside :meth:`qt` a signal
+    raises ``KeyboardInterrupt`` at once (encoding, writing: plain Python); inside it (Qt painting,
+    processing events, where PyQt would swallow the exception) it is only recorded, and calling
+    the guard, between frames, raises it. A second signal always raises at once."""
+
+    def __init__(self) -> None:
+        self.caught: list[int] = []
+        self.depth = 0
+
+    def handler(self, signum: int, frame: Any) -> None:
+        first = not self.caught
+        self.caught.append(signum)
+        if self.depth == 0 or not first:
+            raise KeyboardInterrupt
+
+    def __call__(self) -> None:
+        if self.caught:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def qt(self) -> Iterator[None]:
+        """A stretch of Qt work: signals are deferred to the check at its end."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        self()
+
+
 @contextlib.contextmanager
-def interruptible() -> Iterator[Callable[[], None]]:
-    """Ctrl-C (SIGINT) and SIGTERM while Qt renders: the first one sets a flag that the yielded
-    ``check()`` turns into a ``KeyboardInterrupt`` between frames (raised inside a paint, Qt's
-    event processing would swallow it and the export would finish as if nothing happened); a
-    second one raises at once. The previous handlers come back afterwards. Outside the main
-    thread (signals go there only) ``check`` does nothing."""
+def interruptible() -> Iterator[Guard]:
+    """Installs a :class:`Guard` as the SIGINT and SIGTERM handler for the block (the previous
+    handlers come back afterwards). Outside the main thread (signals go there only) the guard
+    never fires."""
     import signal
     import threading
 
+    guard = Guard()
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
+        yield guard
         return
-    caught: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if caught:
-            raise KeyboardInterrupt
-        caught.append(signum)
-
-    def check() -> None:
-        if caught:
-            raise KeyboardInterrupt
-
     old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in old:
-        signal.signal(sig, handler)
+        signal.signal(sig, guard.handler)
     try:
-        yield check
+        yield guard
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
@@ -108,9 +128,9 @@ def png(widget: Any, path: str | Path) -> Path:
 
     path = check_target(path, "png")
     with interruptible() as check:
-        _flush(widget)
-        image = widget.grab()
-        check()
+        with check.qt():
+            _flush(widget)
+            image = widget.grab()
         with atomic_file(path) as tmp:
             if not image.save(str(tmp), "PNG"):
                 raise LabError("could not write the image", "", str(path))
@@ -224,9 +244,10 @@ def animation(session: Any, widget: Any, path: str | Path, *, fps: float = DEFAU
                     check()
                     if cancel is not None and cancel():
                         raise LabError("export cancelled; nothing was written", "", str(path))
-                    session.set_frame(step)
-                    _flush(widget)
-                    frame = to_array(widget.grab().toImage())
+                    with check.qt():
+                        session.set_frame(step)
+                        _flush(widget)
+                        frame = to_array(widget.grab().toImage())
                     if size is None:
                         size = frame.shape
                     elif frame.shape != size:  # a resize mid-export: every frame the first frame's size

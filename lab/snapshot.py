@@ -22,7 +22,7 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     from lab.session import Session
 
     path = Path(path)
-    with interruptible() as check:
+    with interruptible() as check, check.qt():
         session = Session()
         area = PanelArea(session)
         try:

@@ -172,7 +172,9 @@ class MainWindow(QMainWindow):
             self.open(path)
 
     def save(self) -> None:
-        if self.session.path is None or self.session.path.parent.name == "scenarios" and not self.session.dirty:
+        """Saves over the open file, except a shipped lesson (``scenarios/`` of the program): that
+        one is never overwritten from the app, Save asks for a new name instead."""
+        if self.session.path is None or _shipped(self.session.path):
             self.save_as()
         else:
             self._save_to(self.session.path)
@@ -291,6 +293,17 @@ class MainWindow(QMainWindow):
             event.accept()
         else:
             event.ignore()
+
+
+#: the lessons shipped with the program
+SHIPPED = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def _shipped(path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(SHIPPED)
+    except OSError:
+        return False
 
 
 def first_frame(window: MainWindow, path: str | Path, lecture: bool = False) -> None:
