@@ -97,6 +97,8 @@ def output_folder(out: Path, scenario_file: Path) -> Path:
     target = out.absolute()
     if not target.name or target.name in (".", ".."):
         raise LabError("is not a folder a run can write its results into; name a new folder", "--out", str(out))
+    if target.is_symlink():  # the run would replace the link itself with a folder
+        raise LabError("is a symbolic link; give the folder it points to, or a new folder", "--out", str(out))
     resolved = target.resolve()
     named = scenario_file.absolute()
     # the file as named (a link in the folder would be deleted) and the file it is (a link to it)
