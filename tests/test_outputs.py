@@ -507,3 +507,20 @@ def test_save_never_overwrites_a_shipped_lesson_even_when_edited(window, monkeyp
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: asked.append(a) or ("", ""))
     window.save()  # Ctrl+S
     assert asked and written == []  # a new name was asked for; the lesson was not written
+
+
+def test_stale_temporaries_are_only_core_files_own_names(tmp_path):
+    """A killed writer's leftovers go; a file of yours that merely looks similar stays."""
+    from core.files import _temporary_sibling, remove_stale_temporaries
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a process that has exited
+    made = _temporary_sibling(tmp_path / "talk.gif").name.replace(f"-{os.getpid()}-", f"-{dead}-")
+    leftovers_of_dead = [made, f".results.old-{dead}-0a1b2c3d", f".results.tmp-{dead}-deadbeef"]
+    yours = [f".zshrc.old-{dead}", f".notes.tmp-{dead}-draft.txt", f".backup.old-{dead}-v2"]
+    live = f".results.tmp-{os.getpid()}-0a1b2c3d"
+    for name in leftovers_of_dead + yours + [live]:
+        (tmp_path / name).write_text("x")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(leftovers_of_dead)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(yours + [live])
