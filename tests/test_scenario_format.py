@@ -365,6 +365,13 @@ BAD_MESSAGES = {
     "beat_bad_set": ("beats[0].set", r"optimizers\[0\]\.lr = -2.0: lr must be in \(0, inf\)"),
     "duplicate_labels": ("optimizers[1].label", r"label 'gd' is used twice"),
     "format_2": ("format", r"format 2 is not supported; this version of the lab reads format = 1"),
+    "nan_eigenvalue": ("problem.eigenvalues[1]", r"expected a finite number, got nan"),
+    "infinite_loss_star": ("problem.loss_star", r"expected a finite number, got -inf"),
+    "bad_color": ("optimizers[0].color", r"'#12345' is not a colour; use #rgb, #rrggbb or #rrggbbaa hex"),
+    "nesterov_dampening": ("optimizers[0].dampening", r"dampening must be in \[0, 0\], got 0.5 \(Nesterov takes no dampening"),
+    "beats_not_together": ("beats[1].set", r"optimizers\[1\]\.lr = 0.01: 'optimizers\[1\]\.lr' does not name a key .* "
+                           r"\(on the scenario as beats\[0\.\.0\] left it\)"),
+    "too_deep": ("", r"TOML nested too deeply to read"),
 }
 
 
