@@ -530,3 +530,10 @@ def test_every_accepted_colour_form_is_one_pyqtgraph_and_qt_draw():
             q = QColor(form)
             assert q.isValid() and q.rgb() == c.rgb(), form
     assert pg.mkColor("#1f77b480").alpha() == 0x80 and pg.mkColor("#1f77b480").red() == 0x1f
+
+
+def test_an_alpha_colour_keeps_its_hue_in_the_landscape_trail():
+    from lab.panels.landscape import fading_brushes
+
+    brush = fading_brushes("#ff000080")[0]
+    assert (brush.color().red(), brush.color().green(), brush.color().blue()) == (255, 0, 0)

@@ -54,7 +54,7 @@ def contour_levels(z: np.ndarray, n: int = N_CONTOURS) -> np.ndarray:
 def fading_brushes(color: str, n: int = TRAIL) -> list[QBrush]:
     out = []
     for k in range(n):
-        c = QColor(color)
+        c = QColor(pg.mkColor(color))  # pyqtgraph reads #rrggbbaa alpha last, as the scenario format does
         c.setAlphaF(0.08 + 0.8 * (k + 1) / n)
         out.append(QBrush(c))
     return out
