@@ -87,6 +87,12 @@ def test_grid_value_equals_direct_evaluation_in_float32(heart):
     for j, b in enumerate(betas.float()):
         for i, a in enumerate(alphas.float()):
             direct = p.loss((t0 + a * e1 + b * e2)[None])[0]
+            # two float32 paths with different sums (the grid forms X theta0 + a X d1 + b X d2;
+            # the direct one X theta, each GEMM blocked as MKL likes on that CPU): the worst-case
+            # bound gamma_30 sum|x w| is ~1e-5, but rounding errors of sums of n terms grow like
+            # sqrt(n) eps (Higham & Mary 2019), ~3e-7 per logit here, and the mean over 242 rows
+            # averages them: 1e-6 (16 ulps of the loss) holds with margin; measured 1 ulp under
+            # every ATEN/MKL instruction set.
             assert abs(float(values[j, i]) - float(direct)) <= 1e-6 * max(1.0, abs(float(direct)))
 
 
@@ -134,6 +140,7 @@ def test_grid_loss_matches_direct_bce_where_logits_are_huge_or_tiny():
 def test_plane_is_what_compute_surface_slices(heart, heart_run):
     pl = plane(heart, directions="pca", thetas=heart_run, resolution=[5, 4])
     s = compute_surface(heart, directions="pca", thetas=heart_run, resolution=[5, 4], accuracy=False)
+    # compute_surface calls plane() with these arguments: the same code on the same inputs, so bit for bit
     for a, b in ((pl.theta0, s.theta0), (pl.d1, s.d1), (pl.d2, s.d2), (pl.alphas, s.alphas), (pl.betas, s.betas)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert pl.labels == tuple(s.axis_labels) and not pl.is_line and pl.explained is not None
@@ -199,6 +206,8 @@ def test_toy_axes_plane_is_the_parameter_plane_and_interpolation_is_exact_on_bil
     assert s.values.shape == (5, 7) and float(s.alphas[0]) == bowl.box[0][0] and float(s.betas[-1]) == bowl.box[1][1]
     A, B = torch.meshgrid(s.betas, s.alphas, indexing="ij")
     torch.testing.assert_close(s.values, A**2 + B**2 + 2)
+    # on the axes plane D = I: D^T D = I, (theta - 0) D picks coordinates (products by 1 and 0) and
+    # solving with I divides by 1: exact arithmetic, so equal on any CPU
     c, off = s.project(torch.tensor([[0.5, -0.25]], dtype=torch.float64))
     assert float(off[0]) == 0 and torch.equal(c[0], torch.tensor([0.5, -0.25], dtype=torch.float64))
     # bilinear interpolation reproduces a bilinear function exactly; NaN outside the grid
