@@ -34,7 +34,8 @@ _TMP_MARK = ".tmp-"
 
 
 def _os_message(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
+    """The OS's words for ``exc`` (libraries such as pandas raise OSError with only a message)."""
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def read_bounded(path: str | Path, limit: int = MAX_INPUT_BYTES, what: str = "file") -> bytes:
@@ -115,6 +116,8 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     if target.is_dir():
         raise LabError("is a folder; expected a file name to write", "", str(target))
     check_writable_folder(target.parent if str(target.parent) else Path("."), "folder")
+    if not target.parent.is_dir():
+        raise LabError(f"the folder {target.parent} does not exist", "", str(target))
     tmp = _temporary_sibling(target)
     try:
         yield tmp

@@ -445,6 +445,9 @@ def test_an_app_export_that_cannot_write_is_a_banner(window, tmp_path, monkeypat
     choose(monkeypatch, target)
     window.export_dialog(kind)  # must not raise into the event loop
     assert window.banner.isVisible() and str(target.name) in window.banner.label.text()
+    assert "OSError" not in window.banner.label.text()  # the reason in words, not an exception's name
+    if case == "missing folder":
+        assert "does not exist" in window.banner.label.text()
     assert leftovers(tmp_path) == []
 
 
