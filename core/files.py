@@ -178,20 +178,23 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             # exactly the names this module makes (PID-8 hex digits, the file's suffix): a user's
             # ".zshrc.old-2023" is not a leftover
             m = re.fullmatch(r"(\d+)-[0-9a-f]{8}(\.[^.]*)?", tail)
-            if m and not _alive(int(m.group(1))):
+            if m and not process_alive(int(m.group(1))):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
                 removed.append(p)
             break
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 
