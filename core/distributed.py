@@ -56,7 +56,8 @@ from torch import Tensor
 
 from core.device import resolve_device, resolve_dtype
 from core.errors import LabError, printable
-from core.files import FolderLock, atomic_file, atomic_write, check_writable_folder, read_text_bounded, remove_stale_temporaries
+from core.files import (FolderLock, atomic_file, atomic_write, check_writable_folder, process_alive, read_text_bounded,
+                        remove_stale_temporaries)
 from core.problems import make_problem
 from core.problems.base import Problem
 from core.values import MAX_RESOLUTION, MAX_SEED, boolean, choice, finite, integer, number
@@ -243,7 +244,7 @@ class Ranks:
     def start(self) -> None:
         if self.store is None:
             return
-        self.store.set(f"who/{self.rank}", f"{socket.gethostname()} {os.getpid()}")
+        self._set(f"who/{self.rank}", f"{socket.gethostname()} {os.getpid()}", "the job began")
         threading.Thread(target=self._beat, name="surface-heartbeat", daemon=True).start()
 
     def _beat(self) -> None:
@@ -268,7 +269,7 @@ class Ranks:
         hosted the store)."""
         if r in self._who:
             host, pid = self._who[r]
-            if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+            if host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
                 self._lost = True
                 raise LabError(f"rank {r} of {self.world} died (process {pid} is gone) before {what}; {self.hint}")
 
@@ -319,11 +320,21 @@ class Ranks:
                 if pending:
                     time.sleep(POLL_S)
         except (RuntimeError, OSError) as exc:  # DistStoreError / DistNetworkError: the store's host is gone
-            self._lost = True
             if tolerate_dead:
+                self._lost = True
                 return
-            raise LabError(f"lost contact with the job's rendezvous store before {what} (rank 0 or the torchrun of "
-                           f"the first node is gone: {printable(str(exc), 100)}); {self.hint}") from None
+            raise self._lost_store(what, exc) from None
+
+    def _lost_store(self, what: str, exc: BaseException) -> LabError:
+        self._lost = True
+        return LabError(f"lost contact with the job's rendezvous store before {what} (rank 0 or the torchrun of "
+                        f"the first node is gone: {printable(str(exc), 100)}); {self.hint}")
+
+    def _set(self, key: str, value: str, what: str) -> None:
+        try:
+            self.store.set(key, value)
+        except (RuntimeError, OSError) as exc:
+            raise self._lost_store(what, exc) from None
 
     # the steps of the job
     def share(self, obj: Any, timeout_s: float) -> Any:
@@ -332,7 +343,7 @@ class Ranks:
         if not self.distributed:
             return obj
         if self.rank == 0:
-            self.store.set("shared", "1")
+            self._set("shared", "1", "the plane was shared")
         else:
             self._wait({0: "shared"}, "the plane was shared", timeout_s)
         box = [obj if self.rank == 0 else None]
@@ -345,19 +356,22 @@ class Ranks:
 
     def publish(self, key: str, value: str) -> None:
         if self.store is not None:
-            self.store.set(f"{key}/{self.rank}", value)
+            self._set(f"{key}/{self.rank}", value, "every rank built its problem")
 
     def collect(self, key: str, what: str, timeout_s: float) -> dict[int, str]:
         """Every rank's published ``key`` (rank 0 calls it)."""
         if self.store is None:
             return {}
         self._wait({r: f"{key}/{r}" for r in range(self.world)}, what, timeout_s)
-        return {r: self.store.get(f"{key}/{r}").decode() for r in range(self.world)}
+        try:
+            return {r: self.store.get(f"{key}/{r}").decode() for r in range(self.world)}
+        except (RuntimeError, OSError) as exc:
+            raise self._lost_store(what, exc) from None
 
     def barrier(self, tag: str, what: str, timeout_s: float) -> None:
         """All ranks here (a store barrier with liveness checks)."""
         if self.distributed:
-            self.store.set(f"{tag}/{self.rank}", "1")
+            self._set(f"{tag}/{self.rank}", "1", what)
             self._wait({r: f"{tag}/{r}" for r in range(self.world)}, what, timeout_s)
 
     def finish(self, timeout_s: float) -> None:
@@ -366,23 +380,16 @@ class Ranks:
         if not self.distributed:
             return
         if self.rank == 0:
-            self.store.set("merged", "1")
+            try:
+                self.store.set("merged", "1")
+            except (RuntimeError, OSError):  # the surface is written; nobody is left to tell
+                self._lost = True
+                return
             self._wait({r: f"left/{r}" for r in range(1, self.world)}, "the end", timeout_s, tolerate_dead=True)
         else:
             self._wait({0: "merged"}, "rank 0 merged the chunks", timeout_s)
-            self.store.set(f"left/{self.rank}", "1")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):  # a zombie is dead, only not yet reaped
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
+            with contextlib.suppress(RuntimeError, OSError):  # rank 0 may be gone by now: the surface is written
+                self.store.set(f"left/{self.rank}", "1")
 
 
 def launched_by_torchrun() -> bool:

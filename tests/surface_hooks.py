@@ -58,6 +58,7 @@ def install(spec: dict) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # as commands/surface.py does, before torch loads
     install(json.loads(os.environ.get(HOOKS_ENV) or "{}"))
     import main
 
