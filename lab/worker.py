@@ -8,6 +8,8 @@ place a cancel can take effect. The worker gets data and emits data, never a wid
 
 from __future__ import annotations
 
+import contextlib
+
 import threading
 import traceback
 from collections.abc import Callable
@@ -71,5 +73,7 @@ class Worker(QRunnable):
         else:
             if not self._cancel.is_set():
                 self.signals.result.emit(out)
-        self.signals.finished.emit()
+        # the window (and with it the signals object) may be gone when a job ends after it closed
+        with contextlib.suppress(RuntimeError):
+            self.signals.finished.emit()
         _RUNNING.discard(self)

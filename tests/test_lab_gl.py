@@ -20,6 +20,7 @@ def window(qapp):
     w.resize(1300, 800)
     w.show()
     assert w.open(ROOT / "scenarios" / "zigzag_momentum.toml")
+    w.session.wait()  # the run may go to the worker (by its estimated cost, which depends on the machine's load)
     yield w
     w.session.dirty = False
     w.close()
