@@ -327,7 +327,7 @@ class Ranks:
 
     def _lost_store(self, what: str, exc: BaseException) -> LabError:
         self._lost = True
-        return LabError(f"lost contact with the job's rendezvous store before {what} (rank 0 or the torchrun of "
+        return LabError(f"lost contact with the job's rendezvous store before {what} (rank 0 of {self.world}, which holds the store, or the torchrun of "
                         f"the first node is gone: {printable(str(exc), 100)}); {self.hint}")
 
     def _set(self, key: str, value: str, what: str) -> None:
