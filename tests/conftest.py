@@ -13,3 +13,23 @@ settings.register_profile("ci", derandomize=True, database=None, max_examples=15
 settings.register_profile("deep", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 settings.load_profile("deep" if os.environ.get("LAB_FUZZ") == "deep" else "ci")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot):
+    """The real main window at 1200 x 800, closed without the unsaved-changes prompt afterwards.
+    (Test modules with their own window set-up define their own fixture of this name.)"""
+    from lab.window import MainWindow
+
+    w = MainWindow()
+    w.resize(1200, 800)
+    w.show()
+    yield w
+    w.player.pause()
+    w.session.cancel()
+    w.session.dirty = False
+    w.close()
+    w.deleteLater()

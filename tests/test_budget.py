@@ -247,19 +247,7 @@ def test_the_time_budget_refuses_too(monkeypatch):
 
 # -- the app ----------------------------------------------------------------------------------------
 
-@pytest.fixture
-def window(qtbot):
-    from lab.window import MainWindow
-
-    w = MainWindow()
-    w.resize(1200, 800)
-    w.show()
-    yield w
-    w.player.pause()
-    w.session.cancel()
-    w.session.dirty = False
-    w.close()
-    w.deleteLater()
+# the `window` fixture (the real main window, 1200 x 800) is in tests/conftest.py
 
 
 def open_text(window, tmp_path, text: str, name: str = "s.toml"):

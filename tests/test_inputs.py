@@ -404,18 +404,7 @@ set = { "optimizers[1].lr" = 0.02 }
 '''
 
 
-@pytest.fixture
-def window(qtbot):
-    from lab.window import MainWindow
-
-    w = MainWindow()
-    w.resize(1200, 800)
-    w.show()
-    yield w
-    w.player.pause()
-    w.session.dirty = False
-    w.close()
-    w.deleteLater()
+# the `window` fixture (the real main window, 1200 x 800) is in tests/conftest.py
 
 
 def opened(window, tmp_path, text=APP_SCENARIO):
