@@ -134,15 +134,14 @@ def csv_estimate(scenario: Any, built: tuple) -> tuple[int, int, int]:
     return rows, 2 + floats, size
 
 
-def check_csv_budget(scenario: Any, device: str | None, allow_large: bool) -> None:
+def check_csv_budget(scenario: Any, built: tuple, allow_large: bool) -> None:
     """Refuses (one line naming the estimate and ``--allow-large``) a run whose metrics.csv would
-    be over :data:`MAX_CSV_BYTES`."""
+    be over :data:`MAX_CSV_BYTES`; ``built`` is :func:`core.scenario.runner.build`'s result."""
     from core.errors import LabError
-    from core.scenario.runner import build
 
     if allow_large:
         return
-    rows, cols, size = csv_estimate(scenario, build(scenario, device))
+    rows, cols, size = csv_estimate(scenario, built)
     if size > MAX_CSV_BYTES:
         raise LabError(f"metrics.csv would be about {size / 1e9:,.1f} GB ({rows:,} rows = trajectories x (steps + 1), "
                        f"{cols} columns), over the {MAX_CSV_BYTES / 1e9:g} GB budget for one run's table; pass "
@@ -154,17 +153,18 @@ def run_command(args: argparse.Namespace) -> int:
 
     from core.files import FolderLock, atomic_dir, remove_stale_temporaries
     from core.scenario import check, execute, load, save
-    from core.scenario.runner import resolve_files
+    from core.scenario.runner import build, resolve_files
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
     scenario = load(args.file)
     output_folder(out, Path(args.file))
-    check_csv_budget(scenario, args.device, getattr(args, "allow_large", False))
+    built = build(scenario, args.device)  # once: the CSV estimate and the run share it
+    check_csv_budget(scenario, built, getattr(args, "allow_large", False))
     with FolderLock(out, "run"):
         remove_stale_temporaries(out.absolute().parent)  # what a killed run left beside the folder
         output_folder(out, Path(args.file))  # again, now that no other run can change it
         result = execute(scenario, progress=_Progress(Path(args.file).name), device=args.device,
-                         allow_large=getattr(args, "allow_large", False))
+                         allow_large=getattr(args, "allow_large", False), built=built)
         outcomes = check(result)
         written = []
         status = 0
