@@ -322,7 +322,7 @@ class Controls(QScrollArea):
 
     @staticmethod
     def _color(i: int) -> str:
-        from lab.runview import PALETTE
+        from core.analysis import PALETTE
 
         return PALETTE[i % len(PALETTE)]
 

@@ -26,7 +26,8 @@ from typing import Any
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from core.errors import LabError
-from lab import runview
+from core import analysis
+from lab.jobs import execute_job, sharpness_job
 from lab.worker import Worker
 
 KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
@@ -92,7 +93,7 @@ class Session(QObject):
         self.spec: dict[str, Any] = {}
         self.scenario = None
         self.result = None
-        self.view: runview.RunView | None = None
+        self.view: analysis.RunView | None = None
         self.frame = 0
         self.path: Path | None = None
         self.dirty = False
@@ -239,19 +240,18 @@ class Session(QObject):
         surface = self.result.surface if reuse else None
         if here:
             try:
-                result = sc.execute(scenario, sharpness=False, landscape=landscape, allow_large=True, built=built)
+                result, view = execute_job(scenario, built, landscape, surface, lambda done, total: None,
+                                           lambda: False)
             except LabError as exc:
                 self.error.emit(exc.path or path, exc.message if exc.path else str(exc))
                 return False
-            if reuse:
-                result.surface = surface
-            self._take(result, reset_frame)
+            self._take(result, reset_frame, view=view)
         else:
             self.busy.emit("computing " + (scenario.title or "scenario")
                            + f" (about {budget.human_seconds(cost.total_seconds)}) ...")
-            worker = Worker(_execute_job, scenario, built, landscape)
+            worker = Worker(execute_job, scenario, built, landscape, surface)
             worker.signals.progress.connect(self.progress)
-            worker.signals.result.connect(lambda res, w=worker, r=reset_frame, s=surface: self._worker_done(w, res, r, s))
+            worker.signals.result.connect(lambda res, w=worker, r=reset_frame: self._worker_done(w, res, r))
             worker.signals.error.connect(lambda msg, w=worker: self._worker_failed(w, msg))
             self._worker = worker
             worker.start()
@@ -281,7 +281,7 @@ class Session(QObject):
         run = result.run
         if result.sharpness is not None or run.thetas is None or not wants_sharpness(scenario, run.problem):
             return
-        worker = Worker(_sharpness_job, run, sharpness_every(run.steps), scenario.seed)
+        worker = Worker(sharpness_job, run, sharpness_every(run.steps), scenario.seed)
         worker.signals.progress.connect(self.progress)
         worker.signals.result.connect(lambda value, w=worker, r=result: self._extras_done(w, r, value))
         worker.signals.error.connect(lambda msg, w=worker: self._worker_failed(w, msg))
@@ -305,14 +305,13 @@ class Session(QObject):
         self.scenario_changed.emit()
         self._take(result, reset_frame=True, extras=False)
 
-    def _worker_done(self, worker: Worker, result: Any, reset_frame: bool, surface: Any = None) -> None:
+    def _worker_done(self, worker: Worker, answer: Any, reset_frame: bool) -> None:
         if worker is not self._worker:
             return  # a stale answer: a newer request replaced it
         self._worker = None
         self.busy.emit("")
-        if surface is not None:  # the landscape the request kept (a knob that leaves it alone)
-            result.surface = surface
-        self._take(result, reset_frame)
+        result, view = answer
+        self._take(result, reset_frame, view=view)
 
     def _worker_failed(self, worker: Worker, message: str) -> None:
         if worker is self._extra:
@@ -348,9 +347,9 @@ class Session(QObject):
 
         QThread.msleep(ms)
 
-    def _take(self, result: Any, reset_frame: bool, extras: bool = True) -> None:
+    def _take(self, result: Any, reset_frame: bool, extras: bool = True, view: Any = None) -> None:
         self.result = result
-        self.view = runview.RunView.from_result(result, self.spec)
+        self.view = view if view is not None else analysis.run_view(result, result.scenario)
         self.selected = min(self.selected, self.view.size - 1)
         last = self.view.steps
         self.frame = 0 if reset_frame else min(self.frame, last)
@@ -391,16 +390,3 @@ def _from_dict(spec: dict, file: str) -> Any:
 #: runs estimated to take at most this long execute on the GUI thread (a knob feels instant);
 #: longer ones go to the worker, with progress and cancel
 SYNC_SECONDS = 0.25
-
-
-def _execute_job(scenario: Any, built: tuple, landscape: bool | None, progress, cancelled):
-    """Runs in the worker thread: data in, data out (the budget was settled before it started)."""
-    return scenario_api().execute(scenario, progress=lambda stage, done, total: progress(done, total), cancel=cancelled,
-                                  sharpness=False, landscape=landscape, allow_large=True, built=built)
-
-
-def _sharpness_job(run: Any, every: int, seed: int, progress, cancelled):
-    from core.sharpness import as_result_dict, track_sharpness
-
-    traces = track_sharpness(run, every=every, seed=seed, progress=progress, cancel=cancelled)
-    return None if cancelled() else as_result_dict(traces)

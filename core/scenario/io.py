@@ -476,10 +476,11 @@ def dump(s: Scenario) -> str:
     return "\n".join(out) + "\n"
 
 
-def save(s: Scenario, path: str | Path) -> None:
+def save(s: Scenario, path: str | Path, *, like: str | None = None) -> None:
     """Writes :func:`dump` of ``s`` to ``path`` atomically (:func:`core.files.atomic_write`): the
     earlier file stays whole if anything fails; a failure (no permission, missing folder) is a
-    one-line :class:`LabError` naming the file."""
+    one-line :class:`LabError` naming the file. ``like``: the text ``s`` was loaded from, whose
+    comments and layout the saved file keeps (not yet honoured: issue 11)."""
     from core.files import atomic_write
 
     atomic_write(path, dump(s))

@@ -12,7 +12,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab.panels.legend import collapsed, legend_names
-from lab.runview import SERIES_NAMES
+from core.analysis import SERIES_NAMES
 
 FLOOR = 1e-16  # a gap that rounds to zero is drawn at this floor rather than vanishing from a log axis
 

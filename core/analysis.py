@@ -1,4 +1,5 @@
-"""What the panels draw, as NumPy arrays: a :class:`core.scenario.Result` unpacked once per run.
+"""What the panels draw, as NumPy arrays: a :class:`core.scenario.Result` unpacked once per run,
+inside the worker (:func:`run_view`), so drawing a frame costs no torch call.
 
 Packing only: every number comes from core (the run's tensors, ``Surface.project`` for nets,
 ``Problem.distance_to_minimum``, ``core.theory`` for predicted rates). Panels index these arrays
@@ -115,3 +116,8 @@ def _tensor(x: Any):
     import torch
 
     return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
+
+
+def run_view(result: Any, scenario: Any) -> RunView:
+    """Everything the panels draw for ``result`` of ``scenario``; called inside the worker job."""
+    return RunView.from_result(result, {"view": {"convergence": scenario.view.convergence}})
