@@ -55,3 +55,12 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """A " (did you mean 'x'?)" for the closest of ``choices``, or ""."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Cancelled(LabError):
+    """Long work (a run, a landscape grid, a spectrum, an export) stopped because its ``cancel()``
+    callback said so: the one cancellation type of the whole tree, so every caller catches one
+    class (the CLI reports it as one line, the app drops the stale answer)."""
+
+    def __init__(self, message: str = "cancelled", path: str = "") -> None:
+        super().__init__(message, path)
