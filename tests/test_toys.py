@@ -102,3 +102,18 @@ def test_unknown_problem_and_key_suggest_the_nearest():
 def test_every_registered_toy_builds_with_defaults():
     for kind in TOY_KINDS:
         assert PROBLEMS[kind]().dim >= 1
+
+
+def test_default_start_is_80_percent_up_the_box_or_the_nets_own_init():
+    from core.problems import default_start
+
+    # quartic's box is (-3, 3): 80 % up is 1.8; rosenbrock's is (-2, 2) x (-1, 3): (1.2, 2.2)
+    assert default_start("quartic", {}) == {"points": [[1.8]]}
+    assert default_start("rosenbrock", {}) == {"points": [[1.2, 2.2]]}
+    # a 5-D quadratic shows two axes: the other three start at 1.0
+    assert default_start("quadratic", {"eigenvalues": [1.0] * 5}) == {"points": [[1.8, 1.8, 1.0, 1.0, 1.0]]}
+    # a net starts from its own seeded initialization
+    assert default_start("net13", {"n": 20}) == {"init": True}
+    # a problem that cannot be built: a harmless placeholder, the scenario's check names the error
+    assert default_start("quadratic", {"eigenvalues": "x"}) == {"points": [[1.0]]}
+    assert default_start("no_such_kind", {}) == {"points": [[1.0]]}

@@ -159,5 +159,25 @@ def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
     return problem
 
 
-__all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_value", "make_problem", "register",
-           "problem_parameters", "suggest"]
+#: how far up its box (per axis, from the lower edge) a new problem kind's default start lies
+START_FRACTION = 0.8
+
+
+def default_start(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's ``[start]`` table (TOML-shaped) for a newly chosen problem ``kind``: a net's
+    own seeded initialization (``{"init": True}``), else one point 80 % of the way up the problem's
+    box (1.0 on the axes past the box); ``{"points": [[1.0]]}`` when the problem cannot be built
+    (the scenario's own validation then names the bad parameter)."""
+    try:
+        problem = make_problem(kind, params)
+    except LabError:
+        return {"points": [[1.0]]}
+    if problem.initial_point(0) is not None:
+        return {"init": True}
+    box = problem.box or [(-3.0, 3.0)] * problem.dim
+    point = [round(lo + START_FRACTION * (hi - lo), 3) for lo, hi in box[: problem.dim]]
+    return {"points": [point + [1.0] * max(0, problem.dim - len(point))]}
+
+
+__all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_value", "default_start", "make_problem",
+           "register", "problem_parameters", "suggest"]
