@@ -135,7 +135,7 @@ class LandscapePanel(QWidget):
         if view is None:
             return
         surface = getattr(result, "surface", None)
-        self.log = bool((self.session.spec.get("view") or {}).get("log_scale", False))
+        self.log = bool(self.session.scenario.view.log_scale)
         # a 1-parameter problem is a curve whether or not its landscape was computed (hidden panel)
         one_d = len(np.asarray(surface.betas)) == 0 if surface is not None else view.dim == 1
         self._dim = 1 if one_d else 2

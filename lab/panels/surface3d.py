@@ -87,7 +87,7 @@ class Surface3D(QWidget):
         if surface is None or len(np.asarray(surface.betas)) == 0:
             return
         a, b = np.asarray(surface.alphas, dtype=float), np.asarray(surface.betas, dtype=float)
-        log = bool((self.session.spec.get("view") or {}).get("log_scale", False))
+        log = bool(self.session.scenario.view.log_scale)
         # heights are the loss itself (a bowl looks like a bowl); colours follow the 2-D view's scale
         self._f, _ = display_transform(np.asarray(surface.values), False)
         z = self._f(np.asarray(surface.values, dtype=float))
