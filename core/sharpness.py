@@ -4,7 +4,7 @@ Gradient descent with learning rate ``lr`` is stable on a quadratic only while t
 Hessian eigenvalue stays below ``2 / lr``. On neural nets, full-batch GD first *sharpens*
 (the top eigenvalue grows) until it reaches about ``2 / lr``, then hovers there while the loss keeps
 falling non-monotonically: the "edge of stability" (Cohen, Kaur, Li, Kolter, Talwalkar 2021,
-arXiv 2103.00065). The limit for momentum methods is ``theory.stability_limit`` (``2 (1 + beta) / lr``
+arXiv 2103.00065). Each optimizer's line is ``core.stability.curvature_limit`` (``2 (1 + beta) / lr``
 for heavy ball); for adaptive methods there is no such fixed line and ``limit`` is None.
 
 Each eigenvalue comes from :func:`core.spectra.sharpness` (exact for small nets, Lanczos on
@@ -23,14 +23,12 @@ from torch import Tensor
 
 from core.engine import Run
 from core.errors import LabError
-
-LIMIT_KINDS = ("gd", "sgd", "momentum", "nesterov", "momentum_lowpass")
-
+from core.stability import curvature_limit
 
 @dataclass
 class SharpnessTrace:
     """One trajectory's sharpness: ``values[k]`` at ``steps[k]``, the stability ``limit`` of its
-    optimizer (``2 / lr`` for GD; None for adaptive methods) and its label."""
+    optimizer (``core.stability.curvature_limit``: ``2 / lr`` for GD; None for adaptive methods) and its label."""
 
     label: str
     steps: list[int]
@@ -43,19 +41,6 @@ class SharpnessTrace:
     def ratio(self) -> list[float]:
         """``value / limit`` per step (1 = the edge of stability); NaN without a limit."""
         return [v / self.limit if self.limit else math.nan for v in self.values]
-
-
-def stability_limit(kind: str, hyper: dict[str, float]) -> float | None:
-    """The largest stable top eigenvalue for this optimizer: ``2 / lr`` for GD/SGD, the heavy-ball
-    and Nesterov limits from :func:`core.theory.stability_limit` for momentum; None otherwise."""
-    if kind not in LIMIT_KINDS or "lr" not in hyper:
-        return None
-    if kind in ("gd", "sgd") and not hyper.get("momentum"):
-        return 2.0 / float(hyper["lr"])
-    from core.theory import stability_limit as limit_for_lr
-
-    # theory gives the largest stable lr for eigenvalue L; it is proportional to 1 / L
-    return limit_for_lr(kind, hyper, 1.0) / float(hyper["lr"])
 
 
 def track_sharpness(run: Run, *, every: int = 10, labels: Sequence[str] | None = None, tol: float = 1e-6,
@@ -83,7 +68,7 @@ def track_sharpness(run: Run, *, every: int = 10, labels: Sequence[str] | None =
     total, done = sum(len(s) for _, _, s in plan), 0
     out: dict[str, SharpnessTrace] = {}
     for label, i, steps in plan:
-        trace = SharpnessTrace(label, [], [], stability_limit(run.kinds[i], run.hyper[i]))
+        trace = SharpnessTrace(label, [], [], curvature_limit(run.kinds[i], run.hyper[i]))
         out[label] = trace
         v: Tensor | None = None
         for t in steps:

@@ -43,9 +43,7 @@ import torch
 from torch import Tensor
 
 from core.errors import LabError
-from core.optimizers import get_rule
-
-LINEAR_KINDS = ("gd", "sgd", "momentum", "nesterov", "momentum_lowpass")
+from core.stability import LINEAR_KINDS, defaults, momentum_parts
 ZERO_EIGEN = 1e-12  # eigenvalues at or below this fraction of the largest are a null space: excluded from rates
 
 Number = float | Tensor
@@ -71,27 +69,6 @@ def pytorch_to_lowpass(lr: float, momentum: float, dampening: float = 0.0) -> di
     return {"lr": lr * (1.0 - dampening) / (1.0 - momentum), "beta": momentum}
 
 
-# --- hyperparameters ----------------------------------------------------------------------------
-def _hyper(kind: str, hyper: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The rule's defaults overlaid with ``hyper`` (numbers or broadcastable tensors)."""
-    if kind not in LINEAR_KINDS:
-        raise LabError(f"no linear theory for optimizer {kind!r}; allowed: {', '.join(LINEAR_KINDS)}", "kind")
-    rule = get_rule(kind)
-    out = {h.name: h.default for h in rule.hypers}
-    for key, value in (hyper or {}).items():
-        if key not in out:
-            raise LabError(f"{kind} has no hyperparameter {key!r}; allowed: {', '.join(out)}", key)
-        out[key] = value
-    return out
-
-
-def _momentum_parts(kind: str, p: Mapping[str, Any]) -> tuple[Any, Any]:
-    """``(beta, c)``: the velocity's decay and the factor on the new gradient."""
-    if kind == "momentum_lowpass":
-        return p["beta"], 1 - p["beta"]
-    return p["momentum"], 1 - p["dampening"]
-
-
 def _t(x: Any, like: Tensor) -> Tensor:
     return torch.as_tensor(x, dtype=like.dtype, device=like.device)
 
@@ -100,13 +77,13 @@ def _t(x: Any, like: Tensor) -> Tensor:
 def iteration_matrix(kind: str, hyper: Mapping[str, Any] | None, h: Tensor) -> Tensor:
     """The per-eigenvalue iteration matrix ``[..., s, s]`` acting on the state ``(e, v)`` (s = 2) or
     ``e`` (GD, s = 1), for Hessian eigenvalues ``h`` broadcast against tensor hyperparameters."""
-    p = _hyper(kind, hyper)
+    p = defaults(kind, hyper)
     h = torch.as_tensor(h, dtype=torch.float64) if not isinstance(h, Tensor) else h
     lr = _t(p["lr"], h)
     h = h + _t(p["weight_decay"], h)
     if kind in ("gd", "sgd"):
         return (1 - lr * h)[..., None, None]
-    beta, c = (_t(x, h) for x in _momentum_parts(kind, p))
+    beta, c = (_t(x, h) for x in momentum_parts(kind, p))
     lr, beta, c, h = torch.broadcast_tensors(lr, beta, c, h)
     if kind == "nesterov":
         top = torch.stack([1 - lr * h * (1 + beta * c), -lr * beta * beta], dim=-1)
@@ -119,13 +96,13 @@ def iteration_matrix(kind: str, hyper: Mapping[str, Any] | None, h: Tensor) -> T
 def char_poly(kind: str, hyper: Mapping[str, Any] | None, h: Tensor) -> tuple[Tensor, Tensor]:
     """``(T, D)`` with the iteration eigenvalues the roots of ``z^2 - T z + D`` (GD: ``D = 0``, the
     second root 0 is dropped by :func:`eigenvalues`)."""
-    p = _hyper(kind, hyper)
+    p = defaults(kind, hyper)
     h = torch.as_tensor(h, dtype=torch.float64) if not isinstance(h, Tensor) else h
     lr = _t(p["lr"], h)
     h = h + _t(p["weight_decay"], h)
     if kind in ("gd", "sgd"):
         return 1 - lr * h, torch.zeros_like(lr * h)
-    beta, c = (_t(x, h) for x in _momentum_parts(kind, p))
+    beta, c = (_t(x, h) for x in momentum_parts(kind, p))
     if kind == "nesterov":
         return 1 + beta - lr * h * (1 + beta * c), beta * (1 - lr * h)
     return 1 + beta - lr * c * h, beta + 0 * h
@@ -159,7 +136,7 @@ def spectral_radius(kind: str, hyper: Mapping[str, Any] | None, h: Tensor, *, ex
     h = torch.as_tensor(h, dtype=torch.float64) if not isinstance(h, Tensor) else h
     radius = eigenvalues(kind, hyper, h).abs().amax(dim=-1)
     if exclude_zero:
-        wd = _t(_hyper(kind, hyper)["weight_decay"], h)
+        wd = _t(defaults(kind, hyper)["weight_decay"], h)
         heff = h + wd
         keep = heff > ZERO_EIGEN * heff.abs().amax(dim=-1, keepdim=True).clamp(min=1e-300)
         radius = torch.where(keep, radius, torch.zeros_like(radius))
@@ -182,21 +159,7 @@ def phase_diagram(kind: str, lrs: Sequence[float] | Tensor, betas: Sequence[floa
     return spectral_radius(kind, p, h[None, None, :])
 
 
-# --- limits and optima ----------------------------------------------------------------------------
-def stability_limit(kind: str, hyper: Mapping[str, Any] | None, L: float) -> float:
-    """The largest stable learning rate for largest Hessian eigenvalue ``L`` (Jury's conditions on
-    ``z^2 - T z + D``: ``|D| < 1``, ``|T| < 1 + D``): GD ``2 / L``; heavy ball ``2 (1 + beta) / (c L)``;
-    Nesterov ``2 (1 + beta) / ((1 + beta + beta c) L)``."""
-    p = _hyper(kind, hyper)
-    L = float(L) + float(p["weight_decay"])
-    if kind in ("gd", "sgd"):
-        return 2.0 / L
-    beta, c = (float(x) for x in _momentum_parts(kind, p))
-    if kind == "nesterov":
-        return 2.0 * (1 + beta) / ((1 + beta + beta * c) * L)
-    return 2.0 * (1 + beta) / (c * L)
-
-
+# --- optima (stability limits: core.stability) ----------------------------------------------------------------------------
 def optimal(kind: str, mu: float, L: float) -> tuple[dict[str, float], float]:
     """The hyperparameters that minimize the worst-case rate over ``[mu, L]``, and that rate
     (condition number ``k = L / mu``):
@@ -229,7 +192,7 @@ def error_curves(kind: str, hyper: Mapping[str, Any] | None, h: Tensor, e0: Tens
     from the iteration matrices, with each rule's own start: ``momentum_lowpass`` from ``v = 0``;
     PyTorch's ``momentum``/``nesterov`` start the buffer at the first gradient ``v_1 = h e_0``
     (undamped), then follow the matrix."""
-    p = _hyper(kind, hyper)
+    p = defaults(kind, hyper)
     h = torch.as_tensor(h, dtype=torch.float64)
     e = torch.as_tensor(e0, dtype=h.dtype).clone()
     M = iteration_matrix(kind, hyper, h)  # [n, s, s]
@@ -264,7 +227,7 @@ def predict(problem: Any, kind: str, hyper: Mapping[str, Any] | None, start: Ten
     if basis is None or kind not in LINEAR_KINDS:
         return None
     h, Q, w_star = basis
-    wd = float(_hyper(kind, hyper)["weight_decay"])
+    wd = float(defaults(kind, hyper)["weight_decay"])
     c = Q.T @ w_star
     offset = -(wd / (h + wd)) * c if wd > 0 else torch.zeros_like(c)  # (w_wd - w*) in eigen coordinates
     e0 = Q.T @ (torch.as_tensor(start, dtype=h.dtype) - w_star) - offset
@@ -280,21 +243,19 @@ def fixed_point(problem: Any, kind: str, hyper: Mapping[str, Any] | None) -> Ten
     if basis is None or kind not in LINEAR_KINDS:
         return None
     h, Q, w_star = basis
-    wd = float(_hyper(kind, hyper)["weight_decay"])
+    wd = float(defaults(kind, hyper)["weight_decay"])
     return w_star if wd == 0 else Q @ ((h / (h + wd)) * (Q.T @ w_star))
 
 
 def hessian_basis(problem: Any) -> tuple[Tensor, Tensor, Tensor] | None:
     """``(h [d], Q [d, d], w_star [d])`` for problems whose Hessian is constant and known: the
-    toy ``QuadraticProblem`` and ``LinearProblem``; ``None`` for every other problem."""
-    from core.problems.linear import LinearProblem
-    from core.problems.toys import QuadraticProblem
+    :class:`core.problems.protocols.ConstantHessian`s (quadratic toys, least squares); ``None`` for
+    every other problem."""
+    from core.problems.protocols import ConstantHessian
 
-    if isinstance(problem, LinearProblem):
+    if isinstance(problem, ConstantHessian):
         h, Q = problem.eigenbasis()
-        return h.cpu().double(), Q.cpu().double(), problem.solution().cpu().double()
-    if isinstance(problem, QuadraticProblem) and problem.eigenvalues is not None:
-        return problem.eigenvalues.cpu().double(), problem.eigenvectors.cpu().double(), problem.center.cpu().double()
+        return h.cpu().double(), Q.cpu().double(), problem.stationary_point().cpu().double()
     return None
 
 

@@ -128,7 +128,7 @@ def test_grid_loss_matches_direct_bce_where_logits_are_huge_or_tiny():
     torch.testing.assert_close(acc, want, rtol=0, atol=1e-15)
     sure = make_problem("heart_net", {"hidden": 8})
     logits = sure.forward(theta0[None], sure.X)[0, :, 0]
-    sure.y = (logits > 0).to(sure.y)  # labels the net fits perfectly: every term is log(1 + e^-|x|)
+    sure = sure.replace(y=(logits > 0).to(sure.y))  # labels the net fits perfectly: every term is log(1 + e^-|x|)
     tiny = evaluate_plane(sure, theta0, d1, d2, alphas[:1] * 0, betas[:1] * 0)[0, 0]
     exact = torch.log1p(torch.exp(-logits.abs())).mean()
     assert 0 < exact < 1e-8
@@ -276,7 +276,8 @@ def test_cuda_grid_equals_cpu_grid():
 
 
 def test_sharpness_tracked_along_a_run_matches_dense_eigenvalues_and_limits():
-    from core.sharpness import as_result_dict, stability_limit, track_sharpness
+    from core.sharpness import as_result_dict, track_sharpness
+    from core.stability import curvature_limit
 
     q = make_problem("quadratic", {"eigenvalues": [1.0, 4.0]})
     r = run(q, [Group("gd", "gd", [{"lr": 0.1}], torch.tensor([[1.0, 1.0]])),
@@ -284,7 +285,7 @@ def test_sharpness_tracked_along_a_run_matches_dense_eigenvalues_and_limits():
     tr = track_sharpness(r, every=5)
     assert tr["gd"].steps == [0, 5, 10, 12] and tr["gd"].values == pytest.approx([4.0] * 4)
     assert tr["gd"].limit == pytest.approx(20.0) and tr["hb"].limit == pytest.approx(2 * 1.5 / 0.1)
-    assert stability_limit("adam", {"lr": 0.1}) is None
+    assert curvature_limit("adam", {"lr": 0.1}) is None
     assert as_result_dict(tr)["gd"][5] == pytest.approx(4.0)
     # a 513-parameter net takes the Lanczos path, warm-started; it must agree with the dense Hessian
     p = make_problem("heart_net")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from core import theory
+from core import stability, theory
 from core.engine import Group, run
 from core.errors import LabError
 from core.problems import make_problem
@@ -111,17 +111,17 @@ def test_measured_rate_of_a_geometric_series_is_its_ratio():
 def test_stability_limit_separates_convergence_from_divergence(kind, hyper):
     L = 10.0
     h = torch.tensor([0.01, L], dtype=F64)
-    limit = theory.stability_limit(kind, hyper, L)
+    limit = stability.lr_limit(kind, hyper, L)
     below = float(theory.spectral_radius(kind, {**hyper, "lr": 0.999 * limit}, h))
     above = float(theory.spectral_radius(kind, {**hyper, "lr": 1.001 * limit}, h))
     assert below < 1.0 < above
 
 
 def test_stability_limit_formulas():
-    assert theory.stability_limit("gd", {}, 4.0) == pytest.approx(0.5)
-    assert theory.stability_limit("momentum", {"momentum": 0.9}, 1.0) == pytest.approx(3.8)
-    assert theory.stability_limit("momentum_lowpass", {"beta": 0.9}, 1.0) == pytest.approx(38.0)
-    assert theory.stability_limit("nesterov", {"momentum": 0.9}, 1.0) == pytest.approx(3.8 / 2.8)
+    assert stability.lr_limit("gd", {}, 4.0) == pytest.approx(0.5)
+    assert stability.lr_limit("momentum", {"momentum": 0.9}, 1.0) == pytest.approx(3.8)
+    assert stability.lr_limit("momentum_lowpass", {"beta": 0.9}, 1.0) == pytest.approx(38.0)
+    assert stability.lr_limit("nesterov", {"momentum": 0.9}, 1.0) == pytest.approx(3.8 / 2.8)
 
 
 @pytest.mark.parametrize("kind", ["gd", "momentum", "nesterov", "momentum_lowpass"])
@@ -174,8 +174,8 @@ def test_momentum_conventions_lecture_lowpass_and_pytorch_are_the_same_iterates(
     back = theory.pytorch_to_lowpass(**theory.lowpass_to_pytorch(0.3, 0.8))
     assert back == pytest.approx({"lr": 0.3, "beta": 0.8})
     # same lr, different convention: PyTorch's step is 1 / (1 - beta) times larger, so its limit is smaller
-    assert theory.stability_limit("momentum", {"momentum": 0.8}, 4.0) == pytest.approx(
-        (1 - 0.8) * theory.stability_limit("momentum_lowpass", {"beta": 0.8}, 4.0))
+    assert stability.lr_limit("momentum", {"momentum": 0.8}, 4.0) == pytest.approx(
+        (1 - 0.8) * stability.lr_limit("momentum_lowpass", {"beta": 0.8}, 4.0))
 
 
 def test_predicted_rate_on_linear_problems_and_none_elsewhere():

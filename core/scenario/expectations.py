@@ -24,6 +24,7 @@ from torch import Tensor
 
 from core.errors import LabError
 from core.scenario.schema import Expectation
+from core.stability import LINEAR_KINDS, curvature_limit, describe
 
 if TYPE_CHECKING:
     from core.engine import Run
@@ -209,13 +210,14 @@ def _order(e: Expectation, result: "Result", i: int) -> Verdict:
 def _sharpness(e: Expectation, result: "Result", i: int) -> Verdict:
     run = result.run
     step = run.last_step(i) if e.at is None else e.at
-    lr = run.hyper[i].get("lr")
-    if lr is None:
-        return False, "no learning rate", "an optimizer with lr"
+    kind = run.kinds[i]
+    target = curvature_limit(kind, run.hyper[i])
+    if target is None or not math.isfinite(target):
+        return (False, f"{kind} has no finite stability limit",
+                f"an optimizer with a linear stability limit ({', '.join(LINEAR_KINDS)})")
     value = _sharpness_value(result, i, step)
-    target = 2.0 / lr
-    ok = math.isfinite(value) and abs(value - target) <= e.within / 100 * target
-    return ok, f"sharpness {_fmt(value)} at step {step}", f"within {e.within:g}% of 2/lr = {_fmt(target)}"
+    ok = math.isfinite(value) and abs(value - target) <= e.within / 100 * abs(target)
+    return ok, f"sharpness {_fmt(value)} at step {step}", f"within {e.within:g}% of {describe(kind)} = {_fmt(target)}"
 
 
 def _sharpness_value(result: "Result", i: int, step: int) -> float:
@@ -275,7 +277,7 @@ CHECKS: dict[str, CheckKind] = {
     "steps_to": CheckKind(("optimizer", "tol"), ("metric", "at", "between"), "first step with metric < tol, optionally at a step or in a range", _steps_to),
     "rate": CheckKind(("optimizer", "within"), ("metric", "expected"), "measured linear rate within `within` percent of the predicted (or `expected`) rate", _rate),
     "order": CheckKind(("optimizer", "before", "tol"), ("metric",), "optimizer reaches metric < tol strictly before `before` does", _order),
-    "sharpness": CheckKind(("optimizer", "within"), ("at",), "top Hessian eigenvalue (at step `at`, default the last) within `within` percent of 2/lr", _sharpness),
+    "sharpness": CheckKind(("optimizer", "within"), ("at",), "top Hessian eigenvalue (at step `at`, default the last) within `within` percent of the optimizer's stability limit (2/lr for GD, 2(1+beta)/lr for heavy ball)", _sharpness),
     "landscape_min_near_center": CheckKind(("within",), (), "the minimum of the computed slice lies within `within` of its centre", _landscape_min, per_trajectory=False),
 }
 
@@ -319,7 +321,8 @@ def validate_against(e: Expectation, path: str, problem: "Problem", entries: lis
     if e.check == "landscape_min_near_center" and "landscape" not in panels:
         raise LabError("landscape_min_near_center needs 'landscape' in view.panels", f"{path}.check")
     if e.check == "sharpness" and e.optimizer is not None and not kinds_with_lr.get(e.optimizer, True):
-        raise LabError(f"sharpness is compared with 2/lr, and {e.optimizer!r} has no lr", f"{path}.optimizer")
+        raise LabError(f"sharpness is compared with the optimizer's stability limit (core.stability), and {e.optimizer!r} has none; "
+                       f"use one of {', '.join(LINEAR_KINDS)}", f"{path}.optimizer")
 
 
 def check(result: "Result") -> list[ExpectationOutcome]:

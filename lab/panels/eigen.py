@@ -6,9 +6,9 @@
   linearization at the current iterate (Hessian there, from ``core.spectra``), so they move with
   the player. They follow lr and beta live because every knob change re-runs the session.
 - **Hessian spectrum** at the current iterate of the selected trajectory, as bars, with the GD
-  stability line ``2 / lr``.
+  stability line ``core.stability.curvature_limit`` (GD ``2 / lr``, heavy ball ``2 (1 + beta) / lr``).
 - **Sharpness along the run** (nets): the top Hessian eigenvalue per step against each
-  trajectory's stability line ``2 / lr`` (Cohen et al. 2021, edge of stability), tracked by the
+  trajectory's stability line (the same limit; Cohen et al. 2021, edge of stability), tracked by the
   session in the worker once the run is on screen.
 """
 
@@ -129,15 +129,15 @@ class EigenPanel(QWidget):
 
     def _draw_sharpness(self, view: Any, sharp: dict | None) -> None:
         """Sharpness along the run per trajectory, with its stability line (GD: 2 / lr; heavy
-        ball: 2 (1 + beta) / lr, from ``core.sharpness.stability_limit``)."""
-        from core.sharpness import stability_limit
+        ball: 2 (1 + beta) / lr, from ``core.stability.curvature_limit``)."""
+        from core.stability import curvature_limit
 
         self.spec_plot.setTitle("sharpness along the run vs its stability line", size="9pt")
         self.spec_plot.setLabel("bottom", "step")
         self.spec_plot.enableAutoRange()
         for i in range(view.size):
             color = view.colors[i]
-            limit = stability_limit(view.kinds[i], view.hyper[i])
+            limit = curvature_limit(view.kinds[i], view.hyper[i])
             if limit is not None:
                 line = pg.InfiniteLine(pos=limit, angle=0, pen=pg.mkPen(color, width=1.3, style=Qt.PenStyle.DashLine),
                                        label=f"{limit:.3g}", labelOpts={"color": color, "position": 0.05})
@@ -214,7 +214,6 @@ class EigenPanel(QWidget):
 
         shown = h[:SPECTRUM_K]
         self.bars.setOpts(x=np.arange(len(shown)), height=shown, width=0.6)
-        lrs = []
         radii = []
         for i, sp in enumerate(self.points):
             kind, hyper = view.kinds[i], view.hyper[i]
@@ -225,11 +224,13 @@ class EigenPanel(QWidget):
 
             z = theory.eigenvalues(kind, hyper, torch.as_tensor(h.copy())).numpy().ravel()
             sp.setData(z.real, z.imag)
-            lrs.append(hyper.get("lr"))
             radii.append(f"<span style='color:{view.colors[i]}'>ρ = {np.abs(z).max():.3f}</span>")
         sel = self.session.selected
-        self._set_limit(view.hyper[sel].get("lr") if view.kinds[sel] in theory.LINEAR_KINDS else None)
-        top = max(float(shown[0]) if len(shown) else 1.0, 2.0 / lrs[0] if lrs and lrs[0] else 0.0)
+        from core.stability import curvature_limit
+
+        limit = curvature_limit(view.kinds[sel], view.hyper[sel])
+        self._set_limit(limit)
+        top = max(float(shown[0]) if len(shown) else 1.0, limit if limit is not None and np.isfinite(limit) else 0.0)
         self.spec_plot.setYRange(min(0.0, float(np.min(shown))) if len(shown) else 0.0, top * 1.1, padding=0)
         self.spec_plot.setXRange(-0.6, max(len(shown), 1) - 0.4, padding=0)
         z_all = [p.getData() for p in self.points if p.data.size]
@@ -240,9 +241,10 @@ class EigenPanel(QWidget):
             text = f"at step {step}: " + text + " (|z| &lt; 1 locally stable)"
         self.note.setText(text)
 
-    def _set_limit(self, lr: float | None) -> None:
-        if lr:
-            self.limit.setValue(2.0 / lr)
+    def _set_limit(self, limit: float | None) -> None:
+        """The selected trajectory's stability line (``core.stability.curvature_limit``)."""
+        if limit is not None and np.isfinite(limit):
+            self.limit.setValue(limit)
             self.limit.setVisible(True)
         else:
             self.limit.setVisible(False)
