@@ -55,7 +55,7 @@ class EigenPanel(QWidget):
         self.spec_plot.addItem(self.bars)
         self.spec_plot.setLabel("bottom", "index (largest first)")
         self.limit = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DashLine),
-                                     label="2/lr", labelOpts={"color": "#d62728", "position": 0.9})
+                                     label="stability limit", labelOpts={"color": "#d62728", "position": 0.9})
         self.spec_plot.addItem(self.limit)
         self.sharp_items: list[Any] = []  # per trajectory: its sharpness curve and its stability line
         self.sharp_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#444"))
