@@ -74,11 +74,11 @@ def case(name: str, kind: str, params: dict, repeats: int) -> None:
             ours_hvp["n"] += 1
             return hvp_of(p, theta_, v_)
 
-        p.hvp = counted_hvp
+        object.__setattr__(p, "hvp", counted_hvp)  # a counting wrapper on this (frozen) problem only
 
         def ours():
             ours_hvp["n"] = 0
-            p._hvp_cache = None  # the gradient graph is built inside the timing, as the peer's
+            p._hvp_cache.clear()  # the gradient graph is built inside the timing, as the peer's
             return hessian_eigen(p, theta, k=1, method="lanczos", tol=1e-4, converge="value")
 
         ours_t, res = best(ours, repeats)

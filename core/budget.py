@@ -261,12 +261,14 @@ def enforce(est: Estimate, budget: Budget | None = None, hint: str = PROCEED_HIN
 
 def evaluation_bytes(problem: Any, itemsize: int) -> float:
     """Bytes one row's loss-and-gradient evaluation holds at its peak (see the module docstring)."""
+    from core.problems.protocols import DataProblem, ModelView
+
     d = problem.dim
-    if hasattr(problem, "sizes") and getattr(problem, "X", None) is not None:  # a net: activations per sample
+    if isinstance(problem, ModelView) and isinstance(problem, DataProblem):  # a net: activations per sample
         n = problem.X.shape[0]
         sizes = problem.sizes
         return itemsize * (n * (8 * sum(sizes[1:-1]) + 4 * sizes[-1]) + 4 * d)
-    if getattr(problem, "X", None) is not None:  # least squares: residuals [n] and the gradient [d]
+    if isinstance(problem, DataProblem):  # least squares: residuals [n] and the gradient [d]
         return itemsize * (3 * problem.X.shape[0] + 4 * d)
     return itemsize * 32 * d
 
@@ -387,6 +389,7 @@ def _timing(problem: Any, groups: list, steps: int, kw: dict, device: torch.devi
     big = max(1, min(B, PROBE_ROWS, int(PROBE_BYTES // max(per_row, 1))))
     small = min(big, PROBE_SMALL)
     t_big, run = _probe_steps(problem, _subset(groups, big, B) if big < B else groups, kw, device)
+    problem = run.problem  # on the run's device and dtype (to() returns a new problem)
     big_rows = run.size
     if big_rows >= B:
         per_step = t_big

@@ -243,7 +243,7 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
     if not groups:
         raise LabError("no optimizer to run", "optimizers")
     dev = resolve_device(device) if isinstance(device, str) else device
-    problem.to(dev, dtype)
+    problem = problem.to(dev, dtype)  # a new problem on the device (problems are immutable values)
     starts = torch.cat([g.starts for g in groups]).to(dev, dtype)
     B, d = starts.shape
     if d != problem.dim:

@@ -38,6 +38,7 @@ from torch import Tensor
 
 from core.errors import LabError
 from core.problems.base import Problem
+from core.problems.protocols import ModelView, PlaneEvaluator
 
 DIRECTIONS = ("axes", "random", "pca", "hessian", "segment")
 BIAS_MODES = ("zero", "weights")
@@ -198,7 +199,7 @@ def random_directions(problem: Problem, theta0: Tensor, seed: int = 0, *, filter
         raise LabError(f"unknown bias mode {bias!r}; allowed: {', '.join(BIAS_MODES)}", "view.bias")
     g = torch.Generator().manual_seed(int(seed))
     w = theta0.detach().double().cpu()
-    shapes = getattr(problem, "shapes", None)
+    shapes = problem.shapes if isinstance(problem, ModelView) else None
     dirs = []
     for _ in range(count):
         d = torch.randn(problem.dim, generator=g, dtype=torch.float64)
@@ -253,9 +254,8 @@ def hessian_directions(problem: Problem, theta0: Tensor, seed: int = 0) -> tuple
 
 def _auto_chunk(problem: Problem, n_points: int, split: str) -> int:
     """Grid points per chunk so that the largest activation tensor stays near CHUNK_BYTES."""
-    if hasattr(problem, "loss_on_plane"):
-        X, _ = problem.split_data(split)
-        per_point = X.shape[0] * max(problem.sizes[1:-1])
+    if isinstance(problem, PlaneEvaluator):
+        per_point = problem.plane_point_size(split)
     else:
         per_point = problem.dim * 8 + max(problem.n_samples or 1, 1)
     budget = CHUNK_BYTES if problem.device.type == "cpu" else GPU_CHUNK_BYTES
@@ -265,10 +265,10 @@ def _auto_chunk(problem: Problem, n_points: int, split: str) -> int:
 def _losses(problem: Problem, theta0: Tensor, d1: Tensor, d2: Tensor | None, coords: Tensor,
             split: str, workspace: dict, accuracy: bool) -> tuple[Tensor, Tensor | None]:
     """Loss (and accuracy) ``[G]`` at the plane points ``coords[G, 2]``: one batched call."""
-    if hasattr(problem, "loss_on_plane"):
+    if isinstance(problem, PlaneEvaluator):
         return problem.loss_on_plane(theta0, d1, d2, coords, split, workspace=workspace, accuracy=accuracy)
     pts = theta0 + coords[:, :1] * d1 + (coords[:, 1:2] * d2 if d2 is not None else 0)
-    if hasattr(problem, "evaluate"):
+    if isinstance(problem, ModelView):
         loss, acc = problem.evaluate(pts, split)
         return loss, acc if accuracy else None
     if split != "train":
@@ -446,7 +446,7 @@ def plane(problem: Problem, *, directions: str = "axes", center: Tensor | None =
         d1, d2 = random_directions(problem, theta0, seed, filter_normalize_=filter_normalize, bias=bias,
                                    orthogonalize=orthogonalize)
         sp = _span(span, [[-1.0, 1.0], [-1.0, 1.0]], 2)
-        normalized = bool(filter_normalize and getattr(problem, "shapes", None))
+        normalized = bool(filter_normalize and isinstance(problem, ModelView) and problem.shapes)
         tag = "filter-normalized " if normalized else "unit "
         labels = (f"{tag}random direction 1", f"{tag}random direction 2")
         meta.update(filter_normalize=normalized, bias=bias, orthogonalize=bool(orthogonalize))
@@ -516,7 +516,7 @@ def honest_projection(problem: Problem, surface: Surface, thetas: Tensor, split:
 
     def losses(pts: Tensor) -> Tensor:
         pts = pts.to(dev, dt)
-        out = problem.evaluate(pts, split)[0] if hasattr(problem, "evaluate") else problem.loss(pts)
+        out = problem.evaluate(pts, split)[0] if isinstance(problem, ModelView) else problem.loss(pts)
         return out.double().cpu()
 
     with torch.no_grad():

@@ -294,8 +294,9 @@ def test_the_setup_hash_covers_the_data_content():
 
     a, b = make_problem("net13", {}), make_problem("net13", {})
     assert data_digest(a) == data_digest(b)
-    b.X = b.X.clone()
-    b.X[3, 1] += 1e-12  # one sample moved by 1e-12
+    X = b.X.clone()
+    X[3, 1] += 1e-12  # one sample moved by 1e-12
+    b = b.replace(X=X)
     assert data_digest(a) != data_digest(b)
     assert setup_text(IN_PROCESS, data_digest(a)) != setup_text(IN_PROCESS, data_digest(b))
     assert data_digest(make_problem("net13", {"noise": 0.3})) != data_digest(a)

@@ -141,3 +141,40 @@ def test_engine_trains_the_heart_net_full_batch_and_minibatch():
                 Group("sgd", "sgd", [{"lr": 0.1}], start, batch_size=32)], 60)
     assert (r.loss[-1] < 0.6 * r.loss[0]).all()
     assert not torch.equal(r.thetas[5, 0], r.thetas[5, 1])
+
+
+def test_hvp_cache_is_keyed_on_the_points_value_not_on_the_tensor_object():
+    """The R-operator's constants are cached per point. The old key (the tensor object and its
+    private ``_version``) missed a change through ``.data`` (which bumps no version) and rebuilt
+    them for an equal copy; the key is now the value: a copy the problem owns."""
+    from core.problems.neural import NeuralProblem
+
+    p = make_problem("net13", {"n": 40})
+    g = torch.Generator().manual_seed(3)
+    theta = p.initial_point(0) + 0.2 * torch.randn(p.dim, generator=g, dtype=torch.float64)
+    v = torch.randn(p.dim, generator=g, dtype=torch.float64)
+
+    def dense(t):
+        return torch.func.hessian(lambda s: p.loss(s[None])[0])(t) @ v
+
+    first = p.hvp(theta, v)
+    theta.data[0] += 0.5  # in place, behind autograd's back: theta._version does not change
+    torch.testing.assert_close(p.hvp(theta, v), dense(theta), rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(p.hvp(theta, v), first)
+    builds = []
+    original = NeuralProblem._hvp_constants
+
+    def counted(self, t):
+        builds.append(1)
+        return original(self, t)
+
+    NeuralProblem._hvp_constants = counted
+    try:
+        p.hvp(theta.clone(), v)  # an equal point in another tensor: the cached constants serve
+        assert builds == []
+        p.to(dtype=torch.float32).hvp(theta.float(), v.float())  # a moved copy has its own cache
+        assert builds == [1]
+        p.hvp(theta, v)  # ... and did not disturb this one's
+        assert builds == [1]
+    finally:
+        NeuralProblem._hvp_constants = original

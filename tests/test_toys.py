@@ -117,3 +117,63 @@ def test_default_start_is_80_percent_up_the_box_or_the_nets_own_init():
     # a problem that cannot be built: a harmless placeholder, the scenario's check names the error
     assert default_start("quadratic", {"eigenvalues": "x"}) == {"points": [[1.0]]}
     assert default_start("no_such_kind", {}) == {"points": [[1.0]]}
+
+
+# -- every problem: the registry, the protocols, immutable values -----------------------------------
+
+ALL_KINDS = {"quartic": {}, "bowl": {}, "quadratic": {}, "multimin": {}, "rosenbrock": {}, "himmelblau": {},
+             "rastrigin": {}, "formula": {"expr": "x**2 + y**2"}, "linear": {}, "mlp": {"n": 20},
+             "net13": {"n": 20}, "heart_net": {"hidden": 4}}
+
+
+def test_the_registry_is_complete_at_import():
+    """``import core.problems`` alone lists every kind (it used to hold only the toys until a
+    first make_problem ran ``_load_extra``): a fresh interpreter, nothing else imported."""
+    import pathlib
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "from core.problems import PROBLEMS; print(' '.join(sorted(PROBLEMS)))"],
+                         capture_output=True, text=True, check=True, timeout=120,
+                         cwd=pathlib.Path(__file__).resolve().parents[1]).stdout.split()
+    assert out == sorted(ALL_KINDS) and set(PROBLEMS) == set(ALL_KINDS)
+
+
+def test_each_problem_offers_exactly_its_protocols():
+    from core.problems.protocols import BatchLoss, ConstantHessian, DataProblem, ModelView, PlaneEvaluator
+
+    offers = {"linear": {DataProblem, ConstantHessian}, "quadratic": {ConstantHessian},
+              **{k: {DataProblem, ModelView, PlaneEvaluator} for k in ("mlp", "net13", "heart_net")}}
+    for kind, params in ALL_KINDS.items():
+        p = make_problem(kind, params)
+        assert isinstance(p, BatchLoss), kind
+        got = {proto for proto in (DataProblem, ConstantHessian, ModelView, PlaneEvaluator) if isinstance(p, proto)}
+        assert got == offers.get(kind, set()), kind
+
+
+def test_constant_hessian_eigenbasis_rebuilds_the_hessian_and_the_stationary_point_is_stationary():
+    for kind, params in (("quadratic", {"eigenvalues": [1.0, -2.0, 5.0], "center": [0.5, 1.0, -1.0]}),
+                         ("linear", {"n": 30, "d": 3, "noise": 0.1, "seed": 2})):
+        p = make_problem(kind, params)
+        h, Q = p.eigenbasis()
+        w = p.stationary_point()
+        torch.testing.assert_close(Q @ torch.diag(h) @ Q.T, p.hessian(w), rtol=1e-12, atol=1e-12)  # float64 round-off
+        assert p.loss_and_grad(w[None])[1].abs().max() < 1e-12
+
+
+def test_problems_are_immutable_values():
+    import dataclasses
+
+    from core.engine import Group, run
+
+    p = make_problem("linear", {"n": 20, "d": 2})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.ridge = 1.0
+    q = p.to("cpu", torch.float32)
+    assert q is not p and q.dtype == torch.float32 and q.X.dtype == torch.float32
+    assert p.dtype == torch.float64 and p.X.dtype == torch.float64  # the original did not move
+    assert p.to("cpu", torch.float64) is p  # already there: the same value
+    # the engine runs on its own float32 copy and leaves the caller's problem as it was
+    r = run(p, [Group("gd", "gd", [{"lr": 0.1}], torch.tensor([[1.0, 1.0]]))], 5, dtype=torch.float32)
+    assert r.problem.dtype == torch.float32 and r.loss.dtype == torch.float32
+    assert p.dtype == torch.float64 and p.X.dtype == torch.float64

@@ -1,5 +1,7 @@
-"""The problem registry: the TOML ``kind`` of a ``[problem]`` table names a factory here; the other
-keys are the factory's keyword arguments. Adding a problem means adding one function.
+"""The problem registry: the TOML ``kind`` of a ``[problem]`` table names a factory in
+:data:`PROBLEMS`; the other keys are the factory's keyword arguments. Adding a problem means one
+factory function and its line in :data:`PROBLEMS`; what the problem can do beyond a batch loss is
+declared by the protocols it satisfies (:mod:`core.problems.protocols`), not by a list anywhere.
 
 Every parameter a user gives is checked here, once, against the factory's annotation before the
 factory runs (:func:`check_parameters`): ``float`` is a finite number (NaN and infinity are never a
@@ -19,21 +21,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.errors import LabError, suggest  # noqa: F401  (suggest: re-exported for old imports)
+from core.problems import linear, neural, toys
 from core.problems.base import Problem
-from core.problems.toys import TOYS
 
-PROBLEMS: dict[str, Callable[..., Problem]] = dict(TOYS)
+#: every problem kind and its factory: the whole registry, complete at import. Adding a problem is
+#: its factory (in toys.py, linear.py, neural.py or a new module) plus its line here.
+PROBLEMS: dict[str, Callable[..., Problem]] = {
+    "quartic": toys.quartic, "bowl": toys.bowl, "quadratic": toys.quadratic, "multimin": toys.multimin,
+    "rosenbrock": toys.rosenbrock, "himmelblau": toys.himmelblau, "rastrigin": toys.rastrigin,
+    "formula": toys.formula,
+    "linear": linear.linear,
+    "mlp": neural.mlp, "net13": neural.net13, "heart_net": neural.heart_net,
+}
 
 
 def register(name: str, factory: Callable[..., Problem]) -> None:
+    """Adds a problem kind at run time (a user's own model, a test's problem); the lab's own kinds
+    are all listed in :data:`PROBLEMS`."""
     PROBLEMS[name] = factory
-
-
-def _load_extra() -> None:
-    """Linear and neural problems live in their own modules (they import torch.func machinery and
-    data sets, so they load on first use) and register themselves."""
-    import core.problems.linear  # noqa: F401
-    import core.problems.neural  # noqa: F401
 
 
 #: the largest magnitude of an integer problem parameter other than a seed (a dimension, a sample
@@ -129,14 +134,12 @@ def check_parameters(kind: str, params: dict[str, Any]) -> None:
 
 
 def problem_parameters(kind: str) -> dict[str, inspect.Parameter]:
-    _load_extra()
     return dict(inspect.signature(PROBLEMS[kind]).parameters)
 
 
 def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
     """Builds a problem from its registry name and parameters; every mistake is a :class:`LabError`
     located at ``problem.<key>``."""
-    _load_extra()
     params = dict(params or {})
     if kind not in PROBLEMS:
         raise LabError(f"unknown problem kind {kind!r}{suggest(kind, list(PROBLEMS))}; allowed: {', '.join(sorted(PROBLEMS))}", "problem.kind")
@@ -155,8 +158,7 @@ def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
         raise exc.at("problem") from None
     except (TypeError, ValueError, OverflowError, RuntimeError, IndexError) as exc:
         raise LabError(f"bad parameters for problem {kind!r}: {exc}", "problem") from None
-    problem.kind, problem.params = kind, params
-    return problem
+    return problem.replace(kind=kind, params=params)
 
 
 #: how far up its box (per axis, from the lower edge) a new problem kind's default start lies

@@ -1,22 +1,29 @@
 """The problem interface: a loss over a *batch* of parameter vectors.
 
 Every routine of the lab (optimizers, engine, landscapes, spectra) sees a problem only through
-``loss(theta[B, d], batch) -> [B]``. Toys are analytic; data problems (linear models, nets) also
-take ``batch``, an index tensor ``[B, m]`` that gives each trajectory its own minibatch.
-Gradients and Hessians come from autograd, never from finite differences.
+``loss(theta[B, d], batch) -> [B]`` (:class:`core.problems.protocols.BatchLoss`). Toys are
+analytic; data problems (linear models, nets) also take ``batch``, an index tensor ``[B, m]`` that
+gives each trajectory its own minibatch. Gradients and Hessians come from autograd, never from
+finite differences. What a problem offers beyond that is stated by the protocols of
+:mod:`core.problems.protocols`, checked with ``isinstance``.
+
+A problem is an immutable value: a frozen dataclass (subclasses are ``@dataclass(frozen=True)``
+too). :meth:`Problem.to` returns a new problem; a private cache (``field(init=False)``) belongs
+to one problem and starts empty in every copy.
 """
 
 from __future__ import annotations
 
-import math
+import copy
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch import Tensor
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Problem:
     """Base class. Subclasses set ``dim`` and implement :meth:`loss`.
 
@@ -24,6 +31,7 @@ class Problem:
     table), kept so that a run can be saved and replayed. ``n_samples`` is ``None`` for analytic
     problems and the training-set size for data problems. ``minima`` (``[k, d]``) are known
     minimizers, ``loss_star`` the known minimum value, ``box`` the default view range per axis.
+    Problems compare and hash by identity (``eq=False``): tensors have no one equality.
     """
 
     kind: str = ""
@@ -39,9 +47,24 @@ class Problem:
 
     def __post_init__(self) -> None:
         if not self.coord_names:
-            self.coord_names = [f"x{i}" for i in range(self.dim)]
+            self._init(coord_names=[f"x{i}" for i in range(self.dim)])
         if not self.box:
-            self.box = [(-3.0, 3.0)] * min(self.dim, 2)
+            self._init(box=[(-3.0, 3.0)] * min(self.dim, 2))
+
+    def _init(self, **values: Any) -> None:
+        """Sets fields while the problem is being built (``__post_init__``); never afterwards."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (no constructor re-run: no SVD or data set is rebuilt); the copy's
+        private caches (``init=False`` fields) start empty."""
+        new = copy.copy(self)
+        for f in dataclasses.fields(self):
+            if not f.init:
+                object.__setattr__(new, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+        new._init(**changes)
+        return new
 
     # -- the one thing subclasses must provide ---------------------------------------------
     def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
@@ -71,15 +94,20 @@ class Problem:
         """A default start ``[d]`` (nets: their seeded initialization); ``None`` for toys."""
         return None
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Problem":
-        """Moves every tensor attribute (data, constants) to ``device``/``dtype`` in place."""
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Self:
+        """This problem with every tensor field (data, constants) on ``device`` in ``dtype`` (integer
+        tensors keep theirs): a new problem, or this one when it is there already. ``self`` is
+        never changed."""
         device = torch.device(device) if device is not None else self.device
         dtype = dtype or self.dtype
-        for name, value in list(vars(self).items()):
-            if isinstance(value, Tensor):
-                setattr(self, name, value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype))
-        self.device, self.dtype = device, dtype
-        return self
+        if device == self.device and dtype == self.dtype:
+            return self
+        moved = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.init and isinstance(value, Tensor):
+                moved[f.name] = value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
+        return self.replace(device=device, dtype=dtype, **moved)
 
     def distance_to_minimum(self, theta: Tensor) -> Tensor | None:
         """Distance ``[...]`` from each point to the nearest known minimum, or ``None``."""
@@ -90,7 +118,3 @@ class Problem:
 
     def describe(self) -> str:
         return f"{self.kind} ({self.dim} parameters)"
-
-
-def finite_or_none(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)

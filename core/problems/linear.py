@@ -29,7 +29,6 @@ import torch
 from torch import Tensor
 
 from core.errors import LabError
-from core.problems import register
 from core.problems.base import Problem
 
 SMALL = 1 << 16  # products with at most this many multiply-adds avoid BLAS (see _matmul)
@@ -44,9 +43,10 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class LinearProblem(Problem):
-    """``(1/n) ||y - X w||^2 + ridge ||w||^2`` with the SVD of ``X / sqrt(n)`` kept for theory.
+    """``(1/n) ||y - X w||^2 + ridge ||w||^2`` with the SVD of ``X / sqrt(n)`` kept for theory
+    (a :class:`~core.problems.protocols.DataProblem` and a :class:`~core.problems.protocols.ConstantHessian`).
 
     ``U [n, r]``, ``sigma [r]`` (descending) and ``V [d, d]`` (a full orthonormal basis whose first
     r columns pair with ``sigma``; the rest span the null space of X)."""
@@ -61,16 +61,15 @@ class LinearProblem(Problem):
 
     def __post_init__(self) -> None:
         n, d = self.X.shape
-        self.dim, self.n_samples = d, n
+        self._init(dim=d, n_samples=n)
         if self.sigma is None:
             U, s, Vh = torch.linalg.svd(self.X / math.sqrt(n), full_matrices=True)
             r = min(n, d)
-            self.U, self.sigma, self.V = U[:, :r], s[:r], Vh.T
+            self._init(U=U[:, :r], sigma=s[:r], V=Vh.T)
         w = self.solution()
-        self.minima = w[None]
-        self.loss_star = float(self.loss(w[None])[0])
+        self._init(minima=w[None], loss_star=float(self.loss(w[None])[0]))
         if not self.box:
-            self.box = [(float(c) - 3.0, float(c) + 3.0) for c in w.tolist()[:2]]
+            self._init(box=[(float(c) - 3.0, float(c) + 3.0) for c in w.tolist()[:2]])
         super().__post_init__()
 
     # -- the loss and its derivatives (closed forms; autograd gives the same, see the tests) ----
@@ -108,6 +107,10 @@ class LinearProblem(Problem):
     def eigenbasis(self) -> tuple[Tensor, Tensor]:
         """``(eigenvalues [d], eigenvectors V [d, d])`` of H, paired column by column."""
         return self.hessian_eigenvalues(), self.V
+
+    def stationary_point(self) -> Tensor:
+        """Where the gradient vanishes: :meth:`solution` (the minimum-norm one when wide)."""
+        return self.solution()
 
     # -- closed-form solutions ------------------------------------------------------------------
     def solution(self, lam: float | None = None) -> Tensor:
@@ -314,6 +317,3 @@ def linear(data: str = "synthetic", n: int = 100, d: int = 2, singular_values: S
             raise LabError(f"data = 'heart' is fixed real data; only ridge applies, not {', '.join(extra)}", extra[0])
         return heart(ridge=ridge)
     raise LabError(f"unknown data {data!r}; allowed: synthetic, heart", "data")
-
-
-register("linear", linear)

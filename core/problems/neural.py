@@ -9,7 +9,7 @@ engine (losses and gradients of many trajectories), the landscapes (many grid po
 spectra (Hessian-vector products), so every optimizer and analysis of the lab sees a net exactly
 as it sees a toy.
 
-Problems registered here:
+Problem factories here (listed in the registry, :data:`core.problems.PROBLEMS`):
 
 - ``net13``: the lecture's 2-input, 3-ReLU, sigmoid-output net (13 parameters) on a 2-D set;
 - ``heart_net``: the lecture's heart-disease net (30 one-hot/standardized inputs, 16 ReLU, sigmoid
@@ -33,9 +33,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from core.datasets import DATASETS, Dataset, heart_disease, load_dataset
-from core.errors import LabError
-from core.errors import suggest
-from core.problems import register
+from core.errors import LabError, suggest
 from core.problems.base import Problem
 
 ACTIVATIONS = {
@@ -111,11 +109,13 @@ class MLP(nn.Module):
         return h.transpose(1, 2)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class NeuralProblem(Problem):
     """An MLP and its data. ``X, y`` are the training split (``n_samples`` rows), ``X_test, y_test``
     the test split; ``shapes`` lists ``(name, shape)`` of every parameter tensor in ``theta``
-    order (the layout the landscape code filter-normalizes)."""
+    order (the layout the landscape code filter-normalizes). It offers every capability of
+    :mod:`core.problems.protocols` but the constant Hessian: a data problem, a model view and a
+    plane evaluator."""
 
     net: MLP | None = field(default=None, repr=False)
     shapes: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
@@ -126,12 +126,18 @@ class NeuralProblem(Problem):
     X_test: Tensor | None = field(default=None, repr=False)
     y_test: Tensor | None = field(default=None, repr=False)
     dataset: Dataset | None = field(default=None, repr=False)
-    _hvp_cache: tuple | None = field(default=None, repr=False, compare=False)
+    #: the R-operator's constants at the last point, keyed on a copy of that point (see :meth:`hvp`)
+    _hvp_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- layout ------------------------------------------------------------------------------
     @property
     def sizes(self) -> list[int]:
         return [self.net.layers[0].in_features] + [layer.out_features for layer in self.net.layers]
+
+    @property
+    def activations(self) -> list[str]:
+        """One activation name per hidden layer."""
+        return list(self.net.activations)
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
         """``theta[..., d]`` as ``{name: [..., *shape]}`` views (no copy)."""
@@ -253,6 +259,12 @@ class NeuralProblem(Problem):
         s, negatives = ws["count"]
         return loss, torch.mv((x > 0).to(x.dtype), s).add_(negatives).div_(x.shape[1])
 
+    def plane_point_size(self, split: str = "train") -> int:
+        """Elements one point of :meth:`loss_on_plane` holds at its peak: the widest hidden layer's
+        pre-activations over the split's samples."""
+        X, _ = self.split_data(split)
+        return X.shape[0] * max(self.sizes[1:-1], default=self.sizes[-1])
+
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
         """Hessian-vector product ``[d]`` of the full-batch training loss, in closed form:
         Pearlmutter's R-operator (Pearlmutter 1994, "Fast exact multiplication by the Hessian";
@@ -261,14 +273,19 @@ class NeuralProblem(Problem):
 
         Lanczos and power iteration call this many times at the *same* point, so everything that
         does not depend on ``v`` (activations, their first and second derivatives, the backward
-        deltas) is computed once for the last ``theta`` (same tensor object, unmodified) and each
-        product is then a handful of matrix products: measured 38 us vs 137 us for autograd's
-        double backward on the heart net, and no gradient graph to build. Checked against
-        ``torch.func.hessian`` for every activation and loss (tests/test_neural.py)."""
-        cache = self._hvp_cache
-        if cache is None or cache[0] is not theta or cache[1] != theta._version:
-            cache = self._hvp_cache = (theta, theta._version, self._hvp_constants(theta.detach()))
-        return self._r_op(cache[2], v.detach().to(theta))
+        deltas) is computed once per point and each product is then a handful of matrix products:
+        measured 38 us vs 137 us for autograd's double backward on the heart net, and no gradient
+        graph to build. The cache is keyed on the point's *value*: a copy this problem owns,
+        compared with ``torch.equal`` (O(d), against the product's O(n d)), so a caller that
+        changes its ``theta`` in place or passes an equal tensor gets the right constants. Checked
+        against ``torch.func.hessian`` for every activation and loss (tests/test_neural.py)."""
+        theta = theta.detach()
+        point, constants = self._hvp_cache.get("at", (None, None))
+        if (point is None or point.shape != theta.shape or point.dtype != theta.dtype
+                or point.device != theta.device or not torch.equal(point, theta)):
+            point, constants = theta.clone(), self._hvp_constants(theta)
+            self._hvp_cache["at"] = (point, constants)  # one assignment: a second thread sees a pair
+        return self._r_op(constants, v.detach().to(theta))
 
     def _hvp_constants(self, theta: Tensor) -> dict:
         """What the R-operator needs at ``theta``, feature-major: inputs ``h[k]`` of each layer,
@@ -339,10 +356,6 @@ class NeuralProblem(Problem):
                 if c["q"][k - 1] is not None:
                     Rd.addcmul_(c["q"][k - 1], Rzs[k - 1])
         return torch.cat([t.reshape(-1) for t in out])
-
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "NeuralProblem":
-        self._hvp_cache = None
-        return super().to(device, dtype)
 
     def initial_point(self, seed: int = 0) -> Tensor:
         """PyTorch's default ``nn.Linear`` initialization, seeded: per layer, weight then bias, each
@@ -442,8 +455,3 @@ def heart_net(hidden: int = 16, activation: str = "relu", data_seed: int = 0, te
     :func:`core.datasets.heart_disease`), ``hidden`` ReLU units, a sigmoid output and binary
     cross-entropy (513 parameters with 16 hidden units)."""
     return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce")
-
-
-register("mlp", mlp)
-register("net13", net13)
-register("heart_net", heart_net)

@@ -19,7 +19,7 @@ from core.problems.base import Problem
 from core.problems.formula import compile_formula, infer_variables
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class AnalyticProblem(Problem):
     """A toy given by a closed-form function ``fn(theta[B, d]) -> [B]``."""
 
@@ -100,9 +100,10 @@ def quadratic(eigenvalues: Sequence[float] = (1.0, 10.0), angle: float = 0.0,
     return prob
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class QuadraticProblem(Problem):
-    """``0.5 (w - c)^T A (w - c) + offset``; keeps ``A`` and its eigen-decomposition for theory."""
+    """``0.5 (w - c)^T A (w - c) + offset``; keeps ``A`` and its eigen-decomposition for theory
+    (a :class:`core.problems.protocols.ConstantHessian`)."""
 
     A: Tensor | None = None
     center: Tensor | None = None
@@ -113,6 +114,17 @@ class QuadraticProblem(Problem):
     def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
         e = theta - self.center
         return 0.5 * ((e @ self.A) * e).sum(dim=1) + self.offset
+
+    def eigenbasis(self) -> tuple[Tensor, Tensor]:
+        """``(eigenvalues [d], eigenvectors [d, d])`` of ``A``, paired column by column (those it was
+        built from; ``eigh`` of ``A`` when it was given without them)."""
+        if self.eigenvalues is not None and self.eigenvectors is not None:
+            return self.eigenvalues, self.eigenvectors
+        return torch.linalg.eigh(self.A)
+
+    def stationary_point(self) -> Tensor:
+        """The centre ``c``: the minimum, or the saddle when an eigenvalue is negative."""
+        return self.center
 
 
 def multimin(dim: int = 1) -> Problem:

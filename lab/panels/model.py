@@ -18,6 +18,8 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from core.problems.protocols import DataProblem, ModelView
+
 GRID = 90  # input-plane resolution of the 2-D view
 
 
@@ -58,12 +60,13 @@ class ModelPanel(QWidget):
         result = self.session.result
         self._cache = {}
         problem = None if result is None else result.run.problem
-        X = getattr(problem, "X", None)
-        if X is None or not hasattr(problem, "predict") or X.shape[1] > 2 or result.run.thetas is None:
+        net = isinstance(problem, ModelView) and isinstance(problem, DataProblem)
+        if not net or problem.X.shape[1] > 2 or result.run.thetas is None:
             self._inputs = 0
             self.plot.hide()
             self.note.setText("the model view needs a net on 1-D or 2-D inputs")
             return
+        X = problem.X
         self.plot.show()
         self.note.setText("")
         self._inputs = X.shape[1]
@@ -136,8 +139,7 @@ class ModelPanel(QWidget):
             self.item.removeItem(line)
         self.elbows = []
         run, problem = self.session.result.run, self.session.result.run.problem
-        acts = getattr(getattr(problem, "net", None), "activations", [])
-        if list(acts) != ["relu"] or not hasattr(problem, "unflatten"):
+        if not isinstance(problem, ModelView) or problem.activations != ["relu"]:
             return
         i = self.session.selected
         params = list(problem.unflatten(run.thetas[min(step, self.session.view.last[i]), i]).values())
