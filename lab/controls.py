@@ -1,7 +1,8 @@
 """The controls column: problem and its parameters, optimizers (added, removed, relabelled, each
 hyperparameter with a slider and an exact entry), start point, steps, seed, device, view options.
 
-Every editor knows the scenario key path it edits and calls ``session.set(path, value)``; when
+Every editor shows a value of the session's typed scenario, knows the scenario key path it edits
+and calls ``session.set(path, value)`` (:func:`core.scenario.io.set_path` underneath); when
 the session refuses a value it emits ``error(path, message)`` and the editor with that path shows
 the message inline (the LabError's reason, unchanged). Editors are rebuilt when the scenario's
 structure changes (a new file, problem or optimizer kind) and otherwise left alone, so a slider
@@ -18,8 +19,9 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                              QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
+from core.errors import LabError
+from core.scenario.io import get_path
 from core.values import finite
-from lab.session import get_in
 
 SLIDER_STEPS = 1000
 
@@ -46,14 +48,16 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
-def describe_start(start: dict) -> str:
-    if start.get("init"):
+def describe_start(start: Any) -> str:
+    """A ``[start]`` (:class:`core.scenario.StartSpec`) that is not a list of points, in words."""
+    if start.grid is not None:
+        n = tuple(start.grid.n)
+        return f"grid {show_value(n[0] if len(n) == 1 else list(n))} per axis"
+    if start.random is not None:
+        return f"{start.random.n} random points"
+    if start.init:
         return "the net's seeded initialization"
-    if "grid" in start:
-        return f"grid {show_value(start['grid'].get('n'))} per axis"
-    if "random" in start:
-        return f"{start['random'].get('n')} random points"
-    return show_value(start)
+    return show_value(start.points)
 
 
 def small_combo() -> QComboBox:
@@ -170,17 +174,17 @@ class Controls(QScrollArea):
 
     # -- building ------------------------------------------------------------------------------
     def rebuild(self) -> None:
-        spec = self.session.spec
+        scenario = self.session.scenario
         self.errors, self.sliders = {}, {}
         body = QWidget()
         col = QVBoxLayout(body)
         col.setContentsMargins(4, 4, 4, 4)
         self.general_error = ErrorLabel()
         col.addWidget(self.general_error)
-        if spec:
-            col.addWidget(self._problem_box(spec))
-            col.addWidget(self._optimizers_box(spec))
-            col.addWidget(self._run_box(spec))
+        if scenario is not None:
+            col.addWidget(self._problem_box(scenario))
+            col.addWidget(self._optimizers_box(scenario))
+            col.addWidget(self._run_box(scenario))
         col.addStretch(1)
         self.setWidget(body)
 
@@ -202,12 +206,12 @@ class Controls(QScrollArea):
         e.editingFinished.connect(lambda p=path, w=e: self._edit(p, parse_value(w.text())))
         return e
 
-    def _problem_box(self, spec: dict) -> QGroupBox:
+    def _problem_box(self, scenario: Any) -> QGroupBox:
         from core.problems import PROBLEMS, problem_parameters
 
         group = QGroupBox("Problem")
         form = QFormLayout(group)
-        kind = spec["problem"]["kind"]
+        kind = scenario.problem.kind
         combo = small_combo()
         combo.addItems(sorted(PROBLEMS))
         combo.setCurrentText(kind)
@@ -219,39 +223,39 @@ class Controls(QScrollArea):
         except KeyError:
             params = {}
         for name, p in params.items():
-            value = spec["problem"].get(name, None if p.default is p.empty else p.default)
+            value = scenario.problem.params.get(name, None if p.default is p.empty else p.default)
             self._row(form, name, f"problem.{name}", self._entry(f"problem.{name}", value))
-        view = spec.get("view", {})
+        view = scenario.view
         log = QCheckBox("log colour scale")
-        log.setChecked(bool(view.get("log_scale", False)))
+        log.setChecked(bool(view.log_scale))
         log.toggled.connect(lambda on: self._edit("view.log_scale", bool(on)))
         self._row(form, "", "view.log_scale", log)
         conv = QComboBox()
         conv.addItems(["gap", "loss", "distance"])
-        conv.setCurrentText(view.get("convergence", "gap"))
+        conv.setCurrentText(view.convergence)
         conv.currentTextChanged.connect(lambda k: self._edit("view.convergence", k))
         self._row(form, "convergence", "view.convergence", conv)
         return group
 
-    def _optimizers_box(self, spec: dict) -> QGroupBox:
+    def _optimizers_box(self, scenario: Any) -> QGroupBox:
         from core.optimizers import OPTIMIZERS, get_rule
 
         group = QGroupBox("Optimizers")
         col = QVBoxLayout(group)
-        for i, opt in enumerate(spec.get("optimizers", [])):
+        for i, opt in enumerate(scenario.optimizers):
             box = QGroupBox()
-            border = opt.get("color") or self._color(i)
+            border = opt.color or self._color(i)
             if border.startswith("#") and len(border) == 9:  # #rrggbbaa: style sheets read 8 digits as #aarrggbb
                 border = border[:7]
             box.setStyleSheet(f"QGroupBox {{ border: 2px solid {border}; border-radius: 4px; margin-top: 2px; }}")
             outer = QVBoxLayout(box)
             outer.setContentsMargins(6, 6, 6, 6)
             head = QHBoxLayout()
-            label = self._entry(f"optimizers[{i}].label", opt.get("label", ""), "label: legends, captions and expectations use it")
+            label = self._entry(f"optimizers[{i}].label", opt.label, "label: legends, captions and expectations use it")
             label.setMinimumWidth(80)
             kind = small_combo()
             kind.addItems(sorted(OPTIMIZERS))
-            kind.setCurrentText(opt["kind"])
+            kind.setCurrentText(opt.kind)
             kind.currentTextChanged.connect(lambda k, i=i: self._edit_kind(i, k))
             remove = QPushButton("✕")
             remove.setToolTip("remove this optimizer")
@@ -267,11 +271,11 @@ class Controls(QScrollArea):
                 self.errors[f"optimizers[{i}]{key}"] = err
             form = QFormLayout()
             outer.addLayout(form)
-            rule = get_rule(opt["kind"])
+            rule = get_rule(opt.kind)
             for h in rule.hypers:
                 path = f"optimizers[{i}].{h.name}"
-                value = opt.get(h.name, h.default)
-                if isinstance(value, list):
+                value = opt.hyper.get(h.name, h.default)
+                if isinstance(value, list | tuple):
                     editor: QWidget = self._entry(path, value, "a list is a sweep: one trajectory per value")
                 else:
                     editor = ValueSlider(path, float(value), h.low, h.high, self._edit)
@@ -290,12 +294,12 @@ class Controls(QScrollArea):
         col.addLayout(add)
         return group
 
-    def _run_box(self, spec: dict) -> QGroupBox:
+    def _run_box(self, scenario: Any) -> QGroupBox:
         group = QGroupBox("Run")
         form = QFormLayout(group)
-        start = spec.get("start", {})
-        if "points" in start:
-            text = "; ".join(", ".join(show_value(float(v)) for v in p) for p in start["points"])
+        start = scenario.start
+        if start.points is not None:
+            text = "; ".join(", ".join(show_value(float(v)) for v in p) for p in start.points)
             entry = QLineEdit(text)
             entry.setToolTip("start point(s): coordinates separated by commas, points by ';' (or click the landscape)")
             entry.editingFinished.connect(lambda w=entry: self._edit_start(w.text()))
@@ -308,14 +312,14 @@ class Controls(QScrollArea):
         for key, low, high in (("steps", 1, 100_000), ("seed", 0, 2**31 - 1)):
             spin = QSpinBox()
             spin.setRange(low, high)
-            spin.setValue(int(spec.get(key, 0)))
+            spin.setValue(int(getattr(scenario, key)))
             spin.setKeyboardTracking(False)
             spin.setObjectName(key)
             spin.valueChanged.connect(lambda v, k=key: self._edit(k, int(v)))
             self._row(form, key, key, spin)
         device = QComboBox()
         device.addItems(["auto", "cpu", "cuda"])
-        device.setCurrentText(spec.get("device", "auto"))
+        device.setCurrentText(scenario.device)
         device.currentTextChanged.connect(lambda d: self._edit("device", d))
         self._row(form, "device", "device", device)
         return group
@@ -328,13 +332,24 @@ class Controls(QScrollArea):
 
     # -- editing -------------------------------------------------------------------------------
     def _edit(self, path: str, value: Any) -> None:
-        if get_in(self.session.spec, path) == value:
-            return
+        try:
+            if get_path(self.session.scenario, path) == value:
+                return  # what the scenario already says (an editor rebuilt with its value)
+        except LabError:
+            pass  # a key the file leaves at its default: setting it is an edit
         self.session.set(path, value)
 
     def _edit_kind(self, i: int, kind: str) -> None:
-        opt = dict(self.session.spec["optimizers"][i])
-        keep = {k: opt[k] for k in ("label", "color", "batch_size", "noise") if k in opt}
+        """A new rule for optimizer ``i``: its own default hyperparameters; the label, colour,
+        minibatch and noise stay."""
+        opt = self.session.scenario.optimizers[i]
+        keep: dict[str, Any] = {"label": opt.label}
+        if opt.color:
+            keep["color"] = opt.color
+        if opt.batch_size is not None:
+            keep["batch_size"] = opt.batch_size
+        if opt.noise:
+            keep["noise"] = opt.noise
         self.session.set(f"optimizers[{i}]", {"kind": kind, **keep})
 
     def _edit_start(self, text: str) -> None:

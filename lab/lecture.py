@@ -2,17 +2,15 @@
 
 Full screen, large fonts, only the panels the scenario shows, no controls. The beats are a
 timeline: when the player reaches a beat's step, its caption shows, its ``set`` is applied (the
-run is recomputed from the scenario as written plus the sets of every beat so far, so going back
-and forth always shows the same thing) and it pauses if the beat says so. Next (PageDown, N) plays
+run is recomputed from the scenario as it was when the lecture began plus the sets of every beat
+so far, applied in order through :func:`core.scenario.io.set_paths`, so going back and forth
+always shows the same thing) and it pauses if the beat says so. Next (PageDown, N) plays
 on to the next beat; Previous (PageUp, P) jumps back to the previous one; Esc leaves.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
-
-from lab.session import set_in
 
 LECTURE_FONT_PT = 20
 
@@ -23,7 +21,7 @@ class Lecture:
         self.session = window.session
         self.active = False
         self.index = -1
-        self.base: dict | None = None
+        self.base: Any = None  # the scenario the beats' sets apply to (core.scenario.Scenario)
         self.timeline: tuple | None = None  # the file's beats, kept while the lecture plays them
         self.session.frame_changed.connect(self._reached)
 
@@ -35,7 +33,7 @@ class Lecture:
 
     def reset(self) -> None:
         self.index = -1
-        self.base = copy.deepcopy(self.session.spec)
+        self.base = self.session.scenario
         self.timeline = tuple(getattr(self.session.scenario, "beats", ()) or ())
 
     def toggle(self) -> None:
@@ -72,8 +70,9 @@ class Lecture:
         w.caption.setStyleSheet("font-size: 15px; padding: 4px;")
         w.player.setStyleSheet("")
         w.panels.highlight(None)
-        if self.base is not None and self.base != self.session.spec:
-            self._apply(self.base)  # back to the scenario as it was before the lecture's knob changes
+        if self.base is not None and self.base != self.session.scenario:
+            # back to the scenario as it was before the lecture's knob changes (not an edit either)
+            self.session.apply(self.base, structural=True, sync=True, edit=False)
         w.showNormal()
 
     def activate(self, k: int) -> None:
@@ -82,30 +81,16 @@ class Lecture:
         self.index = k
         beat = beats[k]
         if self.base is not None and any(b.set for b in beats):
-            from core.scenario.io import plain
-
-            spec = copy.deepcopy(self.base)
-            for b in beats[: k + 1]:
-                for path, value in b.set.items():
-                    set_in(spec, path, plain(value))  # a beat's value as TOML holds it (lists, not tuples)
-            # the beats played so far are applied: the later ones are checked from here, exactly as
-            # load checked them in order (re-applying beat 0 on top of beat 1's state could fail)
-            for entry in spec.get("beats", [])[: k + 1]:
-                entry.pop("set", None)
-            if spec != self.session.spec:
-                self._apply(spec)
+            # each beat's set validated together, in order, exactly as load checked them (beats
+            # that only work together, such as a new optimizer list and then its second lr); a
+            # beat's knob change is part of the file's story, not an unsaved edit
+            self.session.set_many([b.set for b in beats[: k + 1]], base=self.base, sync=True, edit=False)
         self.window.caption.setText(beat.caption)
         self.window.panels.highlight(beat.highlight)
         if beat.panel:
             self.window.panels.panel(beat.panel).setVisible(True)
         if beat.pause:
             self.window.player.pause()
-
-    def _apply(self, spec: dict) -> None:
-        """A beat's knob change is part of the file's story, not an unsaved edit."""
-        dirty = self.session.dirty
-        self.session.apply(spec, sync=True)
-        self.session._set_dirty(dirty)
 
     def next(self) -> None:
         beats = self.beats

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QTimer, Qt, pyqtSignal
+from PyQt6.QtCore import QTimer, Qt
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -25,8 +25,6 @@ def base_rate(steps: int) -> float:
 
 
 class Player(QWidget):
-    played = pyqtSignal(bool)
-
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -104,12 +102,10 @@ class Player(QWidget):
         self._last, self._carry = time.perf_counter(), 0.0
         self.timer.start()
         self.buttons["play"].setText("Pause")
-        self.played.emit(True)
 
     def pause(self) -> None:
         self.timer.stop()
         self.buttons["play"].setText("▶ Play")
-        self.played.emit(False)
 
     def toggle(self) -> None:
         self.pause() if self.playing else self.play()

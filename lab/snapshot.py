@@ -19,11 +19,11 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
 
     app = application(headless=True)
     from lab.panels import PanelArea
-    from lab.session import Session
+    from lab.qt_session import QtSession
 
     path = Path(path)
     with interruptible() as check, check.qt():
-        session = Session()
+        session = QtSession()  # shows the result as it is: no job runs
         area = PanelArea(session)
         try:
             area.resize(*size)

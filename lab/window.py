@@ -19,7 +19,7 @@ from core.errors import LabError
 from lab.controls import Controls
 from lab.panels import PanelArea
 from lab.player import Player
-from lab.session import Session
+from lab.qt_session import QtSession
 
 APP_NAME = "Loss Landscape Lab"
 
@@ -48,9 +48,11 @@ class Banner(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, session: Session | None = None) -> None:
+    def __init__(self, session: QtSession | None = None) -> None:
         super().__init__()
-        self.session = session or Session(self)
+        #: the session as the widgets see it (lab.qt_session): the Qt-free model
+        #: (``session.model``, lab.session) with its workers and its events as Qt signals
+        self.session = session or QtSession(parent=self)
         self.setWindowTitle(APP_NAME)
         self.resize(1500, 900)
         self.controls = Controls(self.session)
@@ -128,7 +130,7 @@ class MainWindow(QMainWindow):
         view.addAction(actc)
         view.addSeparator()
         self.panel_actions = {}
-        for name in ("landscape", "convergence", "eigen", "model"):
+        for name in self.panels.panels:  # lab.panels.names.PANEL_NAMES, in order
             act = QAction(name.capitalize(), self, checkable=True)
             act.toggled.connect(lambda on, n=name: self.panels.show_panel(n, on))
             view.addAction(act)

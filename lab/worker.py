@@ -3,13 +3,13 @@
 A :class:`Worker` runs ``fn(*args, progress, cancelled)`` on the global ``QThreadPool``. ``progress``
 is ``callable(done, total)`` and ``cancelled`` is ``callable() -> bool``; core routines accept both
 as their ``progress=``/``cancel=`` arguments and check them between chunks, which is the only
-place a cancel can take effect. The worker gets data and emits data, never a widget.
+place a cancel can take effect; a job that stops there raises :class:`core.errors.Cancelled`
+and the worker stays silent. The worker gets data and emits data, never a widget.
 """
 
 from __future__ import annotations
 
 import contextlib
-
 import threading
 import traceback
 from collections.abc import Callable
@@ -17,11 +17,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
-from core.errors import LabError
-
-
-class Cancelled(Exception):
-    """Raised inside a job by :meth:`Worker.check` when the request was superseded."""
+from core.errors import Cancelled, LabError
 
 
 class WorkerSignals(QObject):

@@ -214,7 +214,7 @@ def test_a_click_sets_the_start_point(window, qtbot, two_d):
     plot = window.panels.panel("landscape").plot
     x, y = widget_pixel(plot, plot, -1.0, 2.0)
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, y))
-    qtbot.waitUntil(lambda: window.session.spec["start"]["points"] != [[2.0, 1.5]], timeout=3000)
+    qtbot.waitUntil(lambda: [list(p) for p in window.session.scenario.start.points] != [[2.0, 1.5]], timeout=3000)
     start = window.session.result.run.thetas[0, 0].numpy()
     np.testing.assert_allclose(start, [-1.0, 2.0], atol=0.05)  # one pixel of the plot
     np.testing.assert_allclose(window.session.result.run.thetas[0, 1].numpy(), start)
