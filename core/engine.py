@@ -2,7 +2,8 @@
 
 All trajectories (every optimizer entry x learning rate x start point) live in one ``theta[B, d]``.
 Each step evaluates the loss and gradient of all rows in one batched call, then each optimizer
-group advances its rows with its batched rule. A row that diverges (non-finite loss, ``|theta|``
+group advances its rows with its batched transformation (:mod:`core.optimizers`: ``update`` then
+``apply_updates``; its state is tensors only, so the loop never waits on the device). A row that diverges (non-finite loss, ``|theta|``
 or ``|loss|`` past a bound) is frozen and its step recorded; the others go on.
 
 Gradients are exact (autograd) unless a trajectory asks for a stochastic one:
@@ -35,7 +36,7 @@ from torch import Tensor
 
 from core.device import resolve_device
 from core.errors import LabError
-from core.optimizers import Rule, get_rule, make_hyper
+from core.optimizers import Rule, apply_updates, get_rule, make_hyper
 from core.problems.base import Problem
 
 SEED_STRIDE = 1_000_003
@@ -256,7 +257,8 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
     for g in groups:
         slices.append(slice(offset, offset + g.size))
         offset += g.size
-    opts = [(g.rule, make_hyper(g.rule, g.hyper_rows, dev, dtype, path=g.label)) for g in groups]
+    # each group's transformation, configured once from its [n, 1] hyperparameter tensors
+    opts = [g.rule(make_hyper(g.rule, g.hyper_rows, dev, dtype, path=g.label)) for g in groups]
     noisy = [(s, g.noise) for s, g in zip(slices, groups) if g.noise > 0]
     minibatch: dict[int, list[int]] = {}
     for s, g in zip(slices, groups):
@@ -279,7 +281,7 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
     active = torch.ones(B, dtype=torch.bool, device=dev)
 
     theta = starts.clone()
-    states = [rule.init(theta[s], hyper) for s, (rule, hyper) in zip(slices, opts)]
+    states = [tx.init(theta[s]) for s, tx in zip(slices, opts)]
     for t in range(steps + 1):
         loss, grad = _evaluate(problem, theta, t, rng, noisy, minibatch, full_idx, all_full)
         # rows that diverged at an earlier step are frozen: nothing more is recorded for them
@@ -294,8 +296,9 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         if t == steps:
             break
         new = torch.empty_like(theta)
-        for k, (s, (rule, hyper)) in enumerate(zip(slices, opts)):
-            new[s], states[k] = rule.step(theta[s], grad[s], states[k], hyper)
+        for k, (s, tx) in enumerate(zip(slices, opts)):
+            updates, states[k] = tx.update(grad[s], states[k], theta[s])
+            new[s] = apply_updates(theta[s], updates)
         theta = torch.where(active[:, None], new, theta)
         if progress_every and (t + 1) % progress_every == 0:
             yield t + 1

@@ -1,13 +1,57 @@
 """Every update rule equals torch.optim: bit for bit over 300 free-running steps at d = 2 (float64),
-and one step from identical state at any width in float64 and float32 (see ULPS below for why)."""
+and one step from identical state at any width in float64 and float32 (see ULPS below for why).
+Lion, which torch.optim lacks, equals a plain reference written here. The rules are chains of
+transforms (core/optimizers/transforms.py); the state is read through the transforms' records."""
 
 from __future__ import annotations
+
+import inspect
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from core.errors import LabError
-from core.optimizers import OPTIMIZERS, make_hyper
+from core.optimizers import OPTIMIZERS, apply_updates, make_hyper
+from core.optimizers import transforms as T
+
+
+def _step(rule):
+    """``(theta, grad, state, hyper) -> (theta, state)``: one update of ``rule`` configured from ``hyper``."""
+    def step(theta, grad, state, hyper):
+        updates, state = rule(hyper).update(grad, state, theta)
+        return apply_updates(theta, updates), state
+    return step
+
+
+def _leaves(state):
+    """The records of a (nested) chain state, in order."""
+    if isinstance(state, tuple) and not hasattr(state, "_fields"):
+        return [leaf for s in state for leaf in _leaves(s)]
+    return [state]
+
+
+def _find(state, record):
+    """The one sub-state of type ``record`` in a chain's state, or None."""
+    found = [s for s in _leaves(state) if isinstance(s, record)]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def _with(state, record=None, **fields):
+    """``state`` with ``fields`` replaced in every sub-state (of type ``record``) that has them."""
+    if isinstance(state, tuple) and not hasattr(state, "_fields"):
+        return tuple(_with(s, record, **fields) for s in state)
+    if record is not None and not isinstance(state, record):
+        return state
+    return state._replace(**{k: v for k, v in fields.items() if k in state._fields})
+
+
+def _count(state):
+    """The step count of a state (every counting transform of a chain agrees)."""
+    counts = {int(s.count) for s in _leaves(state) if "count" in s._fields}
+    assert len(counts) <= 1
+    return counts.pop() if counts else None
 
 # (our kind, our hyperparameters, torch class, torch kwargs)
 CASES = [
@@ -52,13 +96,15 @@ def _compare(kind, ours, cls, kw, d):
     batch = 3  # three identical rows: each must equal torch's single run
     hyper = make_hyper(rule, [ours] * batch)
     theta = p0.expand(batch, d).clone()
-    state = rule.init(theta, hyper)
+    tx = rule(hyper)
+    state = tx.init(theta)
     ours_path, torch_path = [], []
     for _ in range(STEPS):
         p.grad = grad_fn(p.detach())
         opt.step()
         grads = torch.stack([grad_fn(row) for row in theta])  # the same ops as torch's side, row by row
-        theta, state = rule.step(theta, grads, state, hyper)
+        updates, state = tx.update(grads, state, theta)
+        theta = apply_updates(theta, updates)
         ours_path.append(theta.clone())
         torch_path.append(p.detach().clone())
     return torch.stack(ours_path), torch.stack(torch_path)
@@ -147,30 +193,34 @@ def _random_state(kind, rule, theta, hyper, count, gen):
     """Our state after ``count`` steps, with random buffers of plausible sign and scale."""
     def normal():
         return torch.randn(theta.shape, generator=gen, dtype=torch.float64).to(theta.dtype)
-    state = rule.init(theta, hyper)
+    state = _with(rule(hyper).init(theta), count=torch.tensor(count))
     if kind in ("momentum", "nesterov"):
-        return state._replace(count=count, velocity=normal())
+        return _with(state, T.TraceState, velocity=normal())
     if kind in ("adam", "adamw"):
-        return state._replace(count=count, mu=normal(), nu=normal().square())
+        return _with(state, T.ScaleByAdamState, mu=normal(), nu=normal().square())
     if kind == "rmsprop":
-        return state._replace(count=count, square=normal().square(), velocity=normal())
+        state = _with(state, T.ScaleByRmsState, nu=normal().square())
+        return _with(state, T.TraceState, velocity=normal())  # drawn even when no row has momentum
     if kind == "adagrad":
-        return state._replace(count=count, square=state.square + normal().square())
-    return state._replace(count=count)
+        return _with(state, T.ScaleByRssState, sum_of_squares=_find(state, T.ScaleByRssState).sum_of_squares + normal().square())
+    if kind == "lion":
+        return _with(state, T.ScaleByLionState, mu=normal())
+    return state
 
 
 def _load_into_torch(kind, opt, p, state, row):
     """The same state in torch.optim's ``opt.state[p]`` (its buffer names and step counter)."""
-    step = torch.tensor(float(state.count))
+    state = _row_state(kind, state, row)
+    step = torch.tensor(float(state.count or 0))  # gd counts nothing
     if kind in ("momentum", "nesterov"):
-        opt.state[p] = {"momentum_buffer": state.velocity[row].clone() if state.count else None}
+        opt.state[p] = {"momentum_buffer": state.velocity.clone() if state.count else None}
     elif kind in ("adam", "adamw"):
-        opt.state[p] = {"step": step, "exp_avg": state.mu[row].clone(), "exp_avg_sq": state.nu[row].clone()}
+        opt.state[p] = {"step": step, "exp_avg": state.mu.clone(), "exp_avg_sq": state.nu.clone()}
     elif kind == "rmsprop":
-        opt.state[p] = {"step": step, "square_avg": state.square[row].clone(),
-                        **({"momentum_buffer": state.velocity[row].clone()} if opt.defaults["momentum"] > 0 else {})}
+        opt.state[p] = {"step": step, "square_avg": state.square.clone(),
+                        **({"momentum_buffer": state.velocity.clone()} if opt.defaults["momentum"] > 0 else {})}
     elif kind == "adagrad":
-        opt.state[p] = {"step": step, "sum": state.square[row].clone()}
+        opt.state[p] = {"step": step, "sum": state.square.clone()}
 
 
 def _torch_buffers(kind, opt, p):
@@ -182,13 +232,17 @@ def _torch_buffers(kind, opt, p):
 
 def _our_buffers(kind, state):
     if kind in ("momentum", "nesterov"):
-        return {"momentum_buffer": state.velocity}
+        return {"momentum_buffer": _find(state, T.TraceState).velocity}
     if kind in ("adam", "adamw"):
-        return {"exp_avg": state.mu, "exp_avg_sq": state.nu}
+        adam = _find(state, T.ScaleByAdamState)
+        return {"exp_avg": adam.mu, "exp_avg_sq": adam.nu}
     if kind == "rmsprop":
-        return {"square_avg": state.square, **({} if state.plain else {"momentum_buffer": state.velocity})}
+        trace = _find(state, T.TraceState)  # absent when no row has momentum: torch's addcdiv path
+        return {"square_avg": _find(state, T.ScaleByRmsState).nu, **({} if trace is None else {"momentum_buffer": trace.velocity})}
     if kind == "adagrad":
-        return {"sum": state.square}
+        return {"sum": _find(state, T.ScaleByRssState).sum_of_squares}
+    if kind == "lion":
+        return {"exp_avg": _find(state, T.ScaleByLionState).mu}
     return {}
 
 
@@ -233,7 +287,7 @@ def one_step_mismatches(kind, rows, dtype, d, count, seed, step=None):
     grad = (torch.randn(len(rows), d, generator=gen, dtype=torch.float64) * scale).to(dtype)
     hyper = make_hyper(rule, rows)
     state = _random_state(kind, rule, theta, hyper, count, gen)
-    new_theta, new_state = (step or rule.step)(theta, grad, state, hyper)
+    new_theta, new_state = (step or _step(rule))(theta, grad, state, hyper)
     ours = {"theta": new_theta, **_our_buffers(kind, new_state)}
     bad = []
     for row, h in enumerate(rows):
@@ -254,8 +308,15 @@ def one_step_mismatches(kind, rows, dtype, d, count, seed, step=None):
 
 
 def _row_state(kind, state, row):
-    fields = {k: v[row] for k, v in state._asdict().items() if isinstance(v, torch.Tensor) and v.dim() == 2}
-    return state._replace(**fields)
+    """Row ``row`` of a chain's state under the names the bounds use (count, velocity, mu, nu, square)."""
+    out = SimpleNamespace(count=_count(state), velocity=torch.zeros(()))  # no velocity: no row has momentum
+    names = {T.TraceState: {"velocity": "velocity"}, T.EmaState: {"velocity": "velocity"},
+             T.ScaleByAdamState: {"mu": "mu", "nu": "nu"}, T.ScaleByRmsState: {"nu": "square"},
+             T.ScaleByRssState: {"sum_of_squares": "square"}, T.ScaleByLionState: {"mu": "mu"}}
+    for leaf in _leaves(state):
+        for field, name in names.get(type(leaf), {}).items():
+            setattr(out, name, getattr(leaf, field)[row])
+    return out
 
 
 SWEEP_KINDS = ["gd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
@@ -282,12 +343,12 @@ def test_one_step_check_catches_a_wrong_formula():
     subtler ones (bias correction of the previous step, eps outside the square root's scale)."""
     import core.optimizers as O
 
-    good = O.OPTIMIZERS["adam"].step
+    good = _step(O.OPTIMIZERS["adam"])
     rows = [{"lr": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8}]
     assert one_step_mismatches("adam", rows, torch.float64, 64, 10, 1, good) == []
 
     def stale_bias_correction(theta, grad, state, hyper):  # uses t - 1 where torch uses t
-        return good(theta, grad, state._replace(count=state.count - 1), hyper)[0], good(theta, grad, state, hyper)[1]
+        return good(theta, grad, _with(state, count=torch.tensor(_count(state) - 1)), hyper)[0], good(theta, grad, state, hyper)[1]
 
     def eps_a_little_off(theta, grad, state, hyper):
         return good(theta, grad, state, {**hyper, "eps": hyper["eps"] * 1.001})
@@ -306,10 +367,10 @@ def test_momentum_zero_is_gd_and_lowpass_is_rescaled_pytorch_form():
     def path(kind, hyper):
         rule = OPTIMIZERS[kind]
         h = make_hyper(rule, [hyper])
-        th, st = p0[None].clone(), rule.init(p0[None], make_hyper(rule, [hyper]))
+        th, st = p0[None].clone(), rule(make_hyper(rule, [hyper])).init(p0[None])
         out = []
         for _ in range(100):
-            th, st = rule.step(th, grad_fn(th[0])[None], st, h)
+            th, st = _step(rule)(th, grad_fn(th[0])[None], st, h)
             out.append(th)
         return torch.cat(out)
     torch.testing.assert_close(path("momentum", {"lr": 0.05, "momentum": 0.0}), path("gd", {"lr": 0.05}), rtol=0, atol=0)
@@ -325,12 +386,13 @@ def test_rows_with_different_hyperparameters_advance_independently():
     rows = [{"lr": 0.01}, {"lr": 0.003, "b1": 0.5}, {"lr": 0.02, "b2": 0.99}]
     hyper = make_hyper(rule, rows)
     theta = p0.expand(3, 3).clone()
-    state = rule.init(theta, hyper)
+    state = rule(hyper).init(theta)
     singles = [(make_hyper(rule, [r]), p0[None].clone()) for r in rows]
-    singles = [(h, th, rule.init(th, h)) for h, th in singles]
+    singles = [(h, th, rule(h).init(th)) for h, th in singles]
+    step = _step(rule)
     for _ in range(50):
-        theta, state = rule.step(theta, torch.stack([grad_fn(r) for r in theta]), state, hyper)
-        singles = [(h, *rule.step(th, grad_fn(th[0])[None], st, h)) for h, th, st in singles]
+        theta, state = step(theta, torch.stack([grad_fn(r) for r in theta]), state, hyper)
+        singles = [(h, *step(th, grad_fn(th[0])[None], st, h)) for h, th, st in singles]
     assert torch.equal(theta, torch.cat([th for _, th, _ in singles]))
 
 
