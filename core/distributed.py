@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from core.device import resolve_device, resolve_dtype
 from core.errors import LabError, printable
 from core.files import (FolderLock, atomic_file, atomic_write, check_writable_folder, process_alive, read_text_bounded,
                         remove_stale_temporaries)
+from core.landscape import Plane  # the one plane type (directions, centre, grid axes, axis labels)
 from core.problems import make_problem
 from core.problems.base import Problem
 from core.values import MAX_RESOLUTION, MAX_SEED, boolean, choice, finite, integer, number
@@ -191,29 +192,6 @@ def setup_text(job: SurfaceJob, data_sha256: str) -> str:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass
-class Plane:
-    """The slice ``theta0 + a d1 + b d2`` on the grid ``alphas x betas``."""
-
-    theta0: Tensor
-    d1: Tensor
-    d2: Tensor
-    alphas: Tensor
-    betas: Tensor
-    axis_labels: tuple[str, str] = ("alpha", "beta")
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k).detach().cpu().numpy() for k in ("theta0", "d1", "d2", "alphas", "betas")}
-
-    def digest(self) -> str:
-        """sha256 of the plane's float64 bytes: names one plane whatever the file it came from."""
-        h = hashlib.sha256()
-        for name, a in self.arrays().items():
-            h.update(name.encode())
-            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-        return h.hexdigest()
 
 
 # -- the process group --------------------------------------------------------------------------
@@ -461,8 +439,7 @@ def build_plane(problem: Problem, job: SurfaceJob) -> Plane:
                        "so its slice is a line", "directions")
     # one loss evaluation checks the split here, on rank 0, rather than in every rank's first block
     evaluate_grid(problem, pl.theta0, pl.d1, pl.d2, pl.alphas[:1], pl.betas[:1], split=job.split, accuracy=False)
-    return Plane(pl.theta0.double().cpu(), pl.d1.double().cpu(), pl.d2.double().cpu(), pl.alphas, pl.betas,
-                 tuple(pl.labels))
+    return replace(pl, theta0=pl.theta0.double().cpu(), d1=pl.d1.double().cpu(), d2=pl.d2.double().cpu())
 
 
 def evaluate_rows(problem: Problem, plane: Plane, rows: slice, split: str,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.errors import LabError
+from core.errors import Cancelled, LabError  # Cancelled: raised by the grid evaluation (re-exported)
 from core.problems.base import Problem
 from core.problems.protocols import ModelView, PlaneEvaluator
 
@@ -57,27 +57,23 @@ Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
 
 
-class Cancelled(Exception):
-    """Raised by the grid evaluation when ``cancel()`` returned True between two chunks."""
+@dataclass(frozen=True)
+class Plane:
+    """The slice ``theta0 + a d1 + b d2`` (float64, CPU; ``d2`` None on a line) on the grid
+    ``alphas x betas`` (``betas`` empty on a line): what :func:`plane` builds, :func:`compute_surface`
+    evaluates and a distributed surface job (``core.distributed``) deals out by rows. The one plane
+    type of the tree: ``axis_labels`` name the axes, ``kind`` the directions it was built from,
+    ``explained`` is the PCA variance share (None otherwise), ``meta`` what the directions were
+    built from (seed, normalization, eigenvalues)."""
 
-
-@dataclass
-class Surface:
-    """A computed slice. ``values[j, i] = L(theta0 + alphas[i] d1 + betas[j] d2)`` (``[nb, na]``),
-    or ``values[i]`` along a line (``betas`` empty, ``d2`` None). ``accuracy`` likewise when the
-    problem classifies; ``explained`` the PCA variance ratios of the two axes."""
-
-    alphas: Tensor
-    betas: Tensor
-    values: Tensor
-    accuracy: Tensor | None
-    axis_labels: tuple[str, str]
+    theta0: Tensor
     d1: Tensor
     d2: Tensor | None
-    theta0: Tensor
-    explained: Tensor | None = None
+    alphas: Tensor
+    betas: Tensor
+    axis_labels: tuple[str, str] = ("alpha", "beta")
     kind: str = "axes"
-    split: str = "train"
+    explained: Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,6 +103,37 @@ class Surface:
         if c.shape[-1] == 1:
             c = torch.cat([c, torch.zeros_like(c)], dim=-1)
         return c, off
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The plane's tensors as NumPy arrays (``d2`` omitted on a line), in a fixed order."""
+        return {k: getattr(self, k).detach().cpu().numpy() for k in ("theta0", "d1", "d2", "alphas", "betas")
+                if getattr(self, k) is not None}
+
+    def digest(self) -> str:
+        """sha256 of the plane's float64 bytes: names one plane whatever the file it came from."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, a in self.arrays().items():
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Surface(Plane):
+    """A computed slice: the :class:`Plane` with ``values[j, i] = L(theta0 + alphas[i] d1 + betas[j] d2)``
+    (``[nb, na]``), or ``values[i]`` along a line. ``accuracy`` likewise when the problem
+    classifies; ``split`` the data split it was evaluated on."""
+
+    values: Tensor
+    accuracy: Tensor | None = None
+    split: str = "train"
+
+    @classmethod
+    def of(cls, plane: Plane, values: Tensor, accuracy: Tensor | None = None, split: str = "train") -> "Surface":
+        """``plane`` evaluated: its values (and accuracy) on the grid."""
+        return cls(**{f.name: getattr(plane, f.name) for f in fields(Plane)}, values=values, accuracy=accuracy, split=split)
 
     def value_at(self, coords: Tensor) -> Tensor:
         """The surface at plane coordinates ``coords[..., 2]`` by bilinear (linear on a line)
@@ -360,28 +387,6 @@ def _trajectory(thetas: Tensor | None, d: int, what: str) -> Tensor:
     return thetas[keep]
 
 
-@dataclass(frozen=True)
-class Plane:
-    """The slice ``theta0 + a d1 + b d2`` (float64, CPU; ``d2`` None on a line) on the grid
-    ``alphas x betas`` (``betas`` empty on a line), what :func:`compute_surface` evaluates:
-    ``labels`` name the axes, ``explained`` is the PCA variance share (None otherwise), ``meta``
-    what the directions were built from (seed, normalization, eigenvalues)."""
-
-    theta0: Tensor
-    d1: Tensor
-    d2: Tensor | None
-    alphas: Tensor
-    betas: Tensor
-    labels: tuple[str, str]
-    kind: str
-    explained: Tensor | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_line(self) -> bool:
-        return self.d2 is None
-
-
 def plane(problem: Problem, *, directions: str = "axes", center: Tensor | None = None,
           span: list[list[float]] | None = None, resolution: int | Sequence[int] = 101, seed: int = 0,
           filter_normalize: bool = True, bias: str = "zero", orthogonalize: bool = False,
@@ -436,7 +441,7 @@ def plane(problem: Problem, *, directions: str = "axes", center: Tensor | None =
     elif directions == "pca":
         d1, d2, explained = pca_directions(traj)
         theta0 = centre(traj[-1])
-        c, _ = Surface(torch.zeros(0), torch.zeros(0), torch.zeros(0), None, ("", ""), d1, d2, theta0).project(traj)
+        c, _ = Plane(theta0, d1, d2, torch.zeros(0), torch.zeros(0)).project(traj)
         lo, hi = c.min(dim=0).values, c.max(dim=0).values
         pad = 0.2 * (hi - lo).clamp_min(1e-12)
         sp = _span(span, [[float(lo[k] - pad[k]), float(hi[k] + pad[k])] for k in range(2)], 2)
@@ -478,9 +483,7 @@ def compute_surface(problem: Problem, *, directions: str = "axes", center: Tenso
                filter_normalize=filter_normalize, bias=bias, orthogonalize=orthogonalize, thetas=thetas)
     values, acc = evaluate_grid(problem, pl.theta0, pl.d1, pl.d2, pl.alphas, pl.betas, chunk=chunk, progress=progress,
                                 cancel=cancel, split=split, accuracy=accuracy)
-    return Surface(alphas=pl.alphas, betas=pl.betas, values=values.cpu(), accuracy=None if acc is None else acc.cpu(),
-                   axis_labels=pl.labels, d1=pl.d1, d2=pl.d2, theta0=pl.theta0, explained=pl.explained, kind=directions,
-                   split=split, meta=pl.meta)
+    return Surface.of(pl, values.cpu(), None if acc is None else acc.cpu(), split)
 
 
 # -- honest projections ---------------------------------------------------------------------------

@@ -286,6 +286,27 @@ def test_a_changed_setup_after_the_manifest_is_deleted_is_refused(single, tmp_pa
     np.testing.assert_array_equal(values(out), values(single))
 
 
+def test_the_job_plane_is_the_landscape_plane():
+    """One plane type: the job deals out the rows of core.landscape's Plane, with its axis labels and
+    directions kind, and its digest names the float64 numbers whatever object holds them."""
+    import dataclasses
+
+    from core import distributed, landscape
+    from core.problems import make_problem
+
+    assert distributed.Plane is landscape.Plane
+    problem = make_problem("net13", {})
+    pl = distributed.build_plane(problem, IN_PROCESS)
+    ref = landscape.plane(problem, directions="random", span=IN_PROCESS.span, resolution=IN_PROCESS.resolution, seed=4)
+    assert isinstance(pl, landscape.Plane) and pl.kind == "random" and pl.axis_labels == ref.axis_labels
+    assert pl.axis_labels[0].startswith("filter-normalized")
+    import torch
+
+    again = landscape.Plane(**{k: torch.from_numpy(v) for k, v in pl.arrays().items()})
+    assert again.digest() == pl.digest() == ref.digest()  # the digest reads the numbers as float64
+    assert dataclasses.replace(pl, d1=pl.d1 * (1 + 1e-15)).digest() != pl.digest()
+
+
 def test_the_setup_hash_covers_the_data_content():
     """Two problems with the same parameters but other data (a data file changed in place) have
     other setup hashes, though their job specs are equal."""

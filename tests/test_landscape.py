@@ -1,5 +1,6 @@
 """Landscapes: filter normalization as Li et al. 2018, exact grids, PCA, honest projections."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -143,7 +144,8 @@ def test_plane_is_what_compute_surface_slices(heart, heart_run):
     # compute_surface calls plane() with these arguments: the same code on the same inputs, so bit for bit
     for a, b in ((pl.theta0, s.theta0), (pl.d1, s.d1), (pl.d2, s.d2), (pl.alphas, s.alphas), (pl.betas, s.betas)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert pl.labels == tuple(s.axis_labels) and not pl.is_line and pl.explained is not None
+    assert pl.axis_labels == tuple(s.axis_labels) and not pl.is_line and pl.explained is not None
+    assert pl.kind == s.kind == "pca" and pl.meta == s.meta
     assert plane(heart, directions="segment", thetas=heart_run).is_line
 
 
@@ -192,7 +194,7 @@ def test_project_recovers_plane_coordinates_and_distance():
     g = torch.Generator().manual_seed(0)
     theta0, d1, d2, n = torch.randn(4, 6, generator=g, dtype=torch.float64)
     n = n - torch.linalg.lstsq(torch.stack([d1, d2], 1), n[:, None]).solution[:, 0] @ torch.stack([d1, d2])
-    s = Surface(torch.zeros(2), torch.zeros(2), torch.zeros(2, 2), None, ("", ""), d1, d2, theta0)
+    s = Surface(theta0=theta0, d1=d1, d2=d2, alphas=torch.zeros(2), betas=torch.zeros(2), values=torch.zeros(2, 2))
     pts = theta0 + 0.3 * d1 - 1.2 * d2 + 2.0 * n / n.norm()
     c, off = s.project(pts)
     torch.testing.assert_close(c, torch.tensor([0.3, -1.2], dtype=torch.float64))
@@ -211,7 +213,7 @@ def test_toy_axes_plane_is_the_parameter_plane_and_interpolation_is_exact_on_bil
     c, off = s.project(torch.tensor([[0.5, -0.25]], dtype=torch.float64))
     assert float(off[0]) == 0 and torch.equal(c[0], torch.tensor([0.5, -0.25], dtype=torch.float64))
     # bilinear interpolation reproduces a bilinear function exactly; NaN outside the grid
-    s.values = 1 + 2 * B + 3 * A + A * B
+    s = dataclasses.replace(s, values=1 + 2 * B + 3 * A + A * B)  # a Surface is a frozen value
     pts = torch.tensor([[0.4, -1.7], [2.9, 2.2], [5.0, 0.0]], dtype=torch.float64)
     want = 1 + 2 * pts[:, 0] + 3 * pts[:, 1] + pts[:, 0] * pts[:, 1]
     got = s.value_at(pts)
@@ -234,9 +236,12 @@ def test_progress_cancel_and_npz_round_trip(heart, tmp_path):
     seen = []
     s = compute_surface(heart, directions="random", resolution=6, chunk=10, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (36, 36) and len(seen) == 4
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled) as stopped:
         compute_surface(heart, directions="random", resolution=6, chunk=10, cancel=lambda: len(seen) > 5,
                         progress=lambda d, t: seen.append((d, t)))
+    from core import errors
+
+    assert stopped.type is errors.Cancelled  # the tree's one cancellation type, a LabError (one line in the CLI)
     s.to_npz(tmp_path / "s.npz")
     back = Surface.from_npz(tmp_path / "s.npz")
     assert torch.equal(back.values, s.values) and back.axis_labels == s.axis_labels and back.kind == "random"
