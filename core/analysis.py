@@ -1,17 +1,25 @@
 """What the panels draw, as NumPy arrays: a :class:`core.scenario.Result` unpacked once per run,
 inside the worker (:func:`run_view`), so drawing a frame costs no torch call.
 
-Packing only: every number comes from core (the run's tensors, ``Surface.project`` for nets,
-``Problem.distance_to_minimum``, ``core.theory`` for predicted rates). Panels index these arrays
-by step and never touch tensors, so drawing a frame costs no torch call.
+Every number comes from core: the run's tensors, ``Surface.project`` for nets,
+``Problem.distance_to_minimum``, ``core.theory`` for predicted rates, and the analyses below, each
+batched and bounded: tangents and derivative curves of 1-D problems, the eigen panel's spectra
+along the run (:class:`Spectra`: Hessian eigenvalues at the recorded iterates, iteration-matrix
+eigenvalues per trajectory, ``core.stability`` limits), the model panel's predictions and ReLU
+elbows (:class:`ModelArrays`) and the known minima. Panels index these arrays by step and never
+touch tensors, so drawing a frame costs no torch call.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from core.errors import Cancelled
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
@@ -40,6 +48,10 @@ class RunView:
     curve_grad: np.ndarray | None = None  # 1-D problems: g'(w) on the surface's grid
     theory: dict[int, np.ndarray] = field(default_factory=dict)  # trajectory -> predicted series [T+1]
     rates: dict[int, float] = field(default_factory=dict)
+    minima: np.ndarray | None = None  # [m, 2] known minima as the landscape draws them: (x, y), or (w, g(w)) in 1-D
+    spectra: "Spectra | None" = None  # what the eigen panel draws (:func:`spectra`)
+    model: "ModelArrays | None" = None  # what the model panel draws (:func:`model_view`), None when it has nothing
+    model_note: str = ""  # why there is no model view
 
     @property
     def size(self) -> int:
@@ -72,14 +84,10 @@ class RunView:
         if problem.dim == 1 and result.surface is not None:
             w = _tensor(result.surface.alphas).reshape(-1, 1).to(problem.device, problem.dtype)
             curve_grad = problem.loss_and_grad(w)[1][:, 0].cpu().numpy()
-        kind = (spec.get("view") or {}).get("convergence") or ("gap" if problem.loss_star is not None else "loss")
-        series = loss
-        if kind == "gap" and problem.loss_star is not None:
-            series = loss - problem.loss_star
-        elif kind == "distance" and problem.minima is not None and thetas is not None:
-            series = problem.distance_to_minimum(thetas.to(problem.device, problem.dtype)).cpu().numpy()
-        else:
-            kind = "loss"
+        from core import metrics  # the one definition of the series and of the default (core/metrics.py)
+
+        kind = metrics.resolve(problem, (spec.get("view") or {}).get("convergence"), thetas is not None)
+        series = metrics.series(run, kind).numpy()
         last = np.array([run.last_step(i) for i in range(run.size)], dtype=int)
         view = RunView(labels=list(run.labels), entry=list(run.entry), kinds=list(run.kinds), hyper=list(run.hyper),
                        colors=colors, steps=int(run.steps), dim=problem.dim, coord_names=list(problem.coord_names),
@@ -118,6 +126,356 @@ def _tensor(x: Any):
     return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
 
 
-def run_view(result: Any, scenario: Any) -> RunView:
-    """Everything the panels draw for ``result`` of ``scenario``; called inside the worker job."""
-    return RunView.from_result(result, {"view": {"convergence": scenario.view.convergence}})
+def run_view(result: Any, scenario: Any, progress: Progress = None, cancel: Cancel = None) -> RunView:
+    """Everything the panels draw for ``result`` of ``scenario``; called inside the worker job.
+    ``progress(done, total)`` after each chunk of the analyses (spectra, model predictions);
+    ``cancel()`` returning true between chunks stops it with :class:`core.errors.Cancelled`."""
+    view = RunView.from_result(result, {"view": {"convergence": scenario.view.convergence}})
+    view.minima = minima(result.run.problem)
+    run = result.run
+    tick = _Ticker(progress, cancel, spectra_chunks(run) + model_chunks(run))
+    view.spectra = spectra(run, view.last, tick=tick)
+    try:
+        view.model = model_view(run, view.last, tick=tick)
+        if view.model is None:
+            view.model_note = "the model view needs a net on 1-D or 2-D inputs"
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing prediction must not take the run down: the panel says why
+        view.model_note = f"model view failed: {exc}"
+    return view
+
+
+# -- the analyses the panels draw ------------------------------------------------------------------
+#
+# Each is batched (one call of the problem for a chunk of iterates) and bounded: spectra along the
+# run only for problems with at most LOCAL_MAX_DIM parameters and at most MAX_SPECTRA iterates
+# (a stride over the steps beyond that), model predictions at most MAX_PREDICTIONS values.
+
+#: Hessians along the run are computed densely for problems with at most this many parameters;
+#: bigger problems show the sharpness along the run instead (``core.sharpness``, tracked later)
+LOCAL_MAX_DIM = 64
+#: at most this many iterate Hessians per run (steps + 1 times trajectories); past it the spectra
+#: are taken every ``stride`` steps (:attr:`Spectra.steps`) and a frame shows the last one before it
+MAX_SPECTRA = 4096
+#: iterates per batched Hessian call
+SPECTRA_CHUNK = 256
+#: the model view's input grid: points per axis on 2-D inputs, points on 1-D inputs
+MODEL_GRID = 90
+MODEL_CURVE = 400
+#: at most this many predicted values per run (trajectories x steps x grid points, float32: 32 MB);
+#: past it the predictions are taken every ``stride`` steps (:attr:`ModelArrays.steps`)
+MAX_PREDICTIONS = 8_000_000
+#: predicted values per batched call (bounds the activations held at once)
+PREDICTION_CHUNK = 1_000_000
+
+Progress = Callable[[int, int], None] | None
+Cancel = Callable[[], bool] | None
+
+
+class _Ticker:
+    """One progress count over every chunk of every analysis, and the cancel check between chunks."""
+
+    def __init__(self, progress: Progress, cancel: Cancel, total: int) -> None:
+        self.progress, self.cancel, self.total, self.done = progress, cancel, max(int(total), 1), 0
+
+    def __call__(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("cancelled", "analysis")
+        self.done += 1
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+
+def sample_steps(steps: int, trajectories: int, cap: int) -> np.ndarray:
+    """Steps ``0, s, 2 s, ...`` (and always the last) with ``len * trajectories <= cap`` where it
+    can be (``s = 1`` when everything fits; at least the first and the last step)."""
+    n = steps + 1
+    stride = max(1, -(-n * max(trajectories, 1) // max(cap, 1)))
+    out = np.arange(0, n, stride)
+    if out[-1] != steps:
+        out = np.append(out, steps)
+    return out.astype(int)
+
+
+def row_of(steps: np.ndarray, step: int) -> int:
+    """Index of the last of ``steps`` at or before ``step`` (0 before the first)."""
+    return max(int(np.searchsorted(steps, step, side="right")) - 1, 0)
+
+
+def iterates(run: Any, steps: np.ndarray, last: np.ndarray) -> Any:
+    """``thetas [S, B, d]`` at ``min(step, last[i])`` for each of ``steps`` and each trajectory
+    (a diverged trajectory stays at its last drawn step, as the panels draw it)."""
+    import torch
+
+    at = torch.as_tensor(np.minimum(steps[:, None], np.asarray(last)[None, :]))  # [S, B]
+    return run.thetas[at, torch.arange(at.shape[1])[None, :]]
+
+
+@dataclass
+class Spectra:
+    """What the eigen panel draws, per trajectory ``i`` and computed step ``steps[s]``:
+
+    - ``mode``: ``"exact"`` (a constant, known Hessian: quadratics and linear models; one row,
+      valid at every step), ``"local"`` (the Hessian at the recorded iterates, problems with at most
+      :data:`LOCAL_MAX_DIM` parameters), ``"sharpness"`` (bigger problems: the panel draws the
+      sharpness along the run against ``limits``) or ``"none"``;
+    - ``hessian[s, i]``: the Hessian's eigenvalues there, largest first (NaN: not finite);
+    - ``iteration[s, i]``: the iteration-matrix eigenvalues of trajectory ``i``'s optimizer on that
+      spectrum (``core.theory.eigenvalues``; GD one per Hessian eigenvalue, momentum methods two;
+      NaN padding, all NaN for optimizers the linear theory does not cover) and ``radius[s, i]``
+      their largest modulus;
+    - ``limits[i]``: the curvature the optimizer is stable below (``core.stability.curvature_limit``;
+      NaN when it has none) and ``limit_names[i]`` its formula."""
+
+    mode: str
+    steps: np.ndarray  # [S]
+    hessian: np.ndarray  # [S, B, k]
+    iteration: np.ndarray  # [S, B, m] complex
+    radius: np.ndarray  # [S, B]
+    limits: np.ndarray  # [B]
+    limit_names: list[str]
+
+    def row(self, step: int) -> int:
+        return row_of(self.steps, step)
+
+
+def spectra_mode(run: Any) -> tuple[str, Any]:
+    """``(mode, hessian basis or None)`` for ``run`` (see :class:`Spectra`)."""
+    from core import theory
+
+    try:
+        basis = theory.hessian_basis(run.problem)
+    except Exception:  # noqa: BLE001 - a problem without a known Hessian simply has no exact basis
+        basis = None
+    if basis is not None:
+        return "exact", basis
+    if run.problem.dim <= LOCAL_MAX_DIM:
+        return ("local" if run.thetas is not None else "none"), None
+    return "sharpness", None
+
+
+def spectra_chunks(run: Any) -> int:
+    mode, _ = spectra_mode(run)
+    if mode != "local":
+        return 0
+    n = len(sample_steps(int(run.steps), run.size, MAX_SPECTRA)) * run.size
+    return -(-n // SPECTRA_CHUNK)
+
+
+def hessians(problem: Any, thetas: Any) -> Any:
+    """Exact Hessians ``[n, d, d]`` at ``thetas[n, d]``, batched: one reverse pass for the gradients
+    and one per coordinate for the Hessian's rows (rows of a problem's loss are independent, so
+    derivatives of the summed loss are the per-row derivatives, as in ``Problem.loss_and_grad``).
+    Equal to ``problem.hessian(theta)`` per row."""
+    import torch
+
+    with torch.enable_grad():
+        t = thetas.detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(problem.loss(t).sum(), t, create_graph=True)
+        rows = []
+        for j in range(t.shape[1]):
+            (r,) = torch.autograd.grad(g[:, j].sum(), t, retain_graph=j + 1 < t.shape[1], allow_unused=True)
+            rows.append(torch.zeros_like(t) if r is None else r)
+    H = torch.stack(rows, dim=1).detach()
+    return 0.5 * (H + H.transpose(1, 2))
+
+
+def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = None) -> Spectra:
+    """The eigen panel's arrays for ``run`` (:class:`Spectra`); ``last[i]`` the last drawn step of
+    each trajectory. Local spectra cost one batched Hessian per :data:`SPECTRA_CHUNK` iterates."""
+    import torch
+
+    from core import theory
+    from core.stability import curvature_limit, describe
+
+    problem, B = run.problem, run.size
+    kinds, hypers = list(run.kinds), list(run.hyper)
+    limits = np.full(B, np.nan)
+    for i in range(B):
+        try:
+            limit = curvature_limit(kinds[i], hypers[i])
+        except Exception:  # noqa: BLE001 - hyperparameters outside the theory's range have no line
+            limit = None
+        if limit is not None:
+            limits[i] = float(limit)
+    names = [describe(k) for k in kinds]
+    mode, basis = spectra_mode(run)
+    empty = np.zeros((0, B, 0))
+    if mode == "exact":
+        h = torch.sort(basis[0].double(), descending=True).values
+        steps = np.zeros(1, dtype=int)
+        H = h.reshape(1, 1, -1).expand(1, B, -1)
+    elif mode == "local":
+        steps = sample_steps(int(run.steps), B, MAX_SPECTRA)
+        pts = iterates(run, steps, last).to(problem.device, problem.dtype)  # [S, B, d]
+        flat = pts.reshape(-1, pts.shape[-1])
+        vals = torch.full(flat.shape, math.nan, dtype=torch.float64)
+        ok = flat.isfinite().all(dim=1).cpu()
+        where = torch.nonzero(ok).reshape(-1)
+        for start in range(0, len(where), SPECTRA_CHUNK):
+            idx = where[start:start + SPECTRA_CHUNK]
+            w = torch.linalg.eigvalsh(hessians(problem, flat[idx.to(flat.device)]).double().cpu())
+            vals[idx] = torch.flip(w, dims=[1])
+            if tick is not None:
+                tick()
+        H = vals.reshape(len(steps), B, -1)
+    else:
+        return Spectra(mode, np.zeros(0, dtype=int), empty, empty.astype(complex), np.zeros((0, B)), limits, names)
+    S, k = H.shape[0], H.shape[2]
+    Z = np.full((S, B, 2 * k), np.nan + 0j)
+    for kind in dict.fromkeys(kinds):
+        if kind not in theory.LINEAR_KINDS:
+            continue
+        members = [i for i in range(B) if kinds[i] == kind]
+        keys = sorted({key for i in members for key in hypers[i]})
+        try:
+            hyper = {key: torch.tensor([float(hypers[i].get(key, math.nan)) for i in members],
+                                       dtype=torch.float64).reshape(-1, 1, 1) for key in keys}
+            hyper = {key: v for key, v in hyper.items() if bool(v.isfinite().all())}
+            z = theory.eigenvalues(kind, hyper, H[:, members].permute(1, 0, 2))  # [b, S, k, m]
+        except Exception:  # noqa: BLE001 - hyperparameters the theory refuses draw no points
+            continue
+        z = z.reshape(len(members), S, -1).permute(1, 0, 2).numpy()
+        Z[:, members, : z.shape[2]] = z
+    with np.errstate(invalid="ignore"):
+        mod = np.abs(Z)
+        radius = np.where(np.isfinite(mod).any(axis=2), np.nanmax(np.where(np.isfinite(mod), mod, -np.inf), axis=2), np.nan)
+    return Spectra(mode, steps, np.asarray(H.numpy() if hasattr(H, "numpy") else H, dtype=float), Z, radius, limits, names)
+
+
+@dataclass
+class ModelArrays:
+    """What the model panel draws for a net on 1-D or 2-D inputs: the training data ``X [n, p]``,
+    ``y [n]``, the input ``grid [G, p]`` (2-D: ``MODEL_GRID`` x ``MODEL_GRID`` row-major over the
+    data's box plus 10 %, ``axes`` its two axes; 1-D: ``MODEL_CURVE`` points over the data plus 5 %),
+    ``predictions[s, i]`` ``[G]`` of trajectory ``i`` at ``steps[s]`` (the probability of class 1 for
+    a classifier, the output for a regression; float32) and, for one-hidden-layer ReLU nets on 1-D
+    inputs, ``elbows[t, i]`` ``[h]``: where each hidden unit switches on, ``x = -b_j / w_j`` (NaN
+    when ``w_j = 0``), at every step ``t``."""
+
+    inputs: int
+    X: np.ndarray
+    y: np.ndarray
+    grid: np.ndarray
+    axes: tuple[np.ndarray, ...]
+    steps: np.ndarray
+    predictions: np.ndarray
+    elbows: np.ndarray | None = None
+
+    def row(self, step: int) -> int:
+        return row_of(self.steps, step)
+
+
+def has_model_view(run: Any) -> bool:
+    from core.problems.protocols import DataProblem, ModelView
+
+    problem = run.problem
+    return (isinstance(problem, ModelView) and isinstance(problem, DataProblem) and problem.X.shape[1] <= 2
+            and run.thetas is not None)
+
+
+def model_grid(X: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The input grid of the model view (see :class:`ModelArrays`)."""
+    if X.shape[1] == 2:
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        pad = 0.1 * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        axes = tuple(np.linspace(lo[k], hi[k], MODEL_GRID) for k in range(2))
+        gx, gy = np.meshgrid(*axes)
+        return np.column_stack([gx.ravel(), gy.ravel()]), axes
+    lo, hi = X.min(), X.max()
+    pad = 0.05 * (hi - lo)
+    grid = np.linspace(lo - pad, hi + pad, MODEL_CURVE)
+    return grid[:, None], (grid,)
+
+
+def _model_steps(run: Any) -> np.ndarray:
+    G = MODEL_GRID ** 2 if run.problem.X.shape[1] == 2 else MODEL_CURVE
+    return sample_steps(int(run.steps), run.size, max(MAX_PREDICTIONS // G, 1))
+
+
+def _prediction_chunk(run: Any) -> int:
+    G = MODEL_GRID ** 2 if run.problem.X.shape[1] == 2 else MODEL_CURVE
+    return max(PREDICTION_CHUNK // G, 1)
+
+
+def model_chunks(run: Any) -> int:
+    if not has_model_view(run):
+        return 0
+    return -(-len(_model_steps(run)) * run.size // _prediction_chunk(run))
+
+
+def predictions(problem: Any, thetas: Any, grid: Any) -> Any:
+    """``problem.predict`` for a batch ``thetas [n, d]`` on the inputs ``grid [G, p]``, ``[n, G]``:
+    the probability of class 1 (two classes), the first column otherwise (``torch.func.vmap`` over
+    the rows, one batched call)."""
+    import torch
+
+    with torch.no_grad():
+        out = torch.func.vmap(lambda t: problem.predict(t, grid))(thetas)
+    if out.ndim == 3:  # class probabilities [n, G, k]
+        return out[..., 1] if out.shape[2] == 2 else out[..., 0]
+    return out.reshape(out.shape[0], grid.shape[0], -1)[..., 0]
+
+
+def relu_elbows(problem: Any, thetas: Any) -> np.ndarray | None:
+    """``[..., h]`` positions ``x = -b_j / w_j`` where each hidden ReLU unit of a one-hidden-layer
+    net on one input switches on, for ``thetas [..., d]`` (NaN where ``w_j = 0``); None for other nets."""
+    import torch
+
+    from core.problems.protocols import DataProblem, ModelView
+
+    net = isinstance(problem, ModelView) and isinstance(problem, DataProblem)
+    if not net or problem.activations != ["relu"] or problem.X.shape[1] != 1:
+        return None
+    params = list(problem.unflatten(thetas.double()).values())
+    w = params[0].reshape(*thetas.shape[:-1], -1)
+    b = params[1].reshape(*thetas.shape[:-1], -1)
+    return torch.where(w != 0, -b / torch.where(w != 0, w, torch.ones_like(w)), torch.full_like(w, math.nan)).numpy()
+
+
+def model_view(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = None) -> ModelArrays | None:
+    """The model panel's arrays for ``run`` (:class:`ModelArrays`), None when the problem is not a
+    net on 1-D or 2-D inputs or its parameters were not recorded."""
+    import torch
+
+    if not has_model_view(run):
+        return None
+    problem = run.problem
+    X = problem.X.detach().cpu().double().numpy()
+    y = problem.y.detach().cpu().double().numpy().ravel()
+    grid, axes = model_grid(X)
+    steps = _model_steps(run)
+    pts = iterates(run, steps, last)  # [S, B, d]
+    flat = pts.reshape(-1, pts.shape[-1]).to(problem.device, problem.dtype)
+    g = torch.as_tensor(grid, dtype=problem.dtype, device=problem.device)
+    out = np.full((flat.shape[0], len(grid)), np.nan, dtype=np.float32)
+    chunk = _prediction_chunk(run)
+    for start in range(0, flat.shape[0], chunk):
+        part = flat[start:start + chunk]
+        ok = part.isfinite().all(dim=1)
+        if bool(ok.any()):
+            rows = torch.nonzero(ok.cpu()).reshape(-1).numpy() + start
+            out[rows] = predictions(problem, part[ok], g).float().cpu().numpy()
+        if tick is not None:
+            tick()
+    elbows = relu_elbows(problem, run.thetas)
+    return ModelArrays(inputs=X.shape[1], X=X, y=y, grid=grid, axes=axes, steps=steps,
+                     predictions=out.reshape(len(steps), run.size, len(grid)), elbows=elbows)
+
+
+def minima(problem: Any) -> np.ndarray | None:
+    """Known minima as the landscape draws them: ``(x, y)`` of 2-parameter problems, ``(w, g(w))``
+    of 1-parameter ones; None for bigger problems or none known."""
+    import torch
+
+    m = problem.minima
+    if m is None or problem.dim > 2:
+        return None
+    pts = m.detach().to(problem.device, problem.dtype)
+    if problem.dim == 1:
+        with torch.no_grad():
+            vals = problem.loss(pts).detach().cpu().double().numpy()
+        return np.column_stack([pts.cpu().double().numpy()[:, 0], vals])
+    return pts.cpu().double().numpy()[:, :2]

@@ -21,7 +21,8 @@ def execute_job(scenario: Any, built: Any, landscape: bool | None, surface: Any,
                         sharpness=False, landscape=landscape, allow_large=True, built=built)
     if surface is not None:
         result.surface = surface
-    return result, run_view(result, scenario)
+    # the analyses (spectra along the run, model predictions) count as a second stage of progress
+    return result, run_view(result, scenario, progress=progress, cancel=cancelled)
 
 
 def sharpness_job(run: Any, every: int, seed: int, progress, cancelled):

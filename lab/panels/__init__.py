@@ -1,6 +1,7 @@
 """The panels, one module each, and :class:`PanelArea`, which lays them out: the landscape on the
 left, convergence / eigen / model stacked on the right (the design card's layout). The scenario's
-``view.panels`` says which are shown; the main window and the offscreen snapshot share this."""
+``view.panels`` says which are shown; the main window and the offscreen snapshot share this. The
+names are :data:`lab.panels.names.PANEL_NAMES` (Qt-free, registered with core's schema)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from PyQt6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from lab.panels.convergence import ConvergencePanel
 from lab.panels.landscape import LandscapePanel
-
-PANEL_NAMES = ("landscape", "convergence", "eigen", "model")
+from lab.panels.names import PANEL_NAMES, RIGHT
 
 
 class PanelArea(QWidget):
@@ -22,14 +22,10 @@ class PanelArea(QWidget):
         from lab.panels.model import ModelPanel
 
         self.session = session
-        self.panels: dict[str, QWidget] = {
-            "landscape": LandscapePanel(session),
-            "convergence": ConvergencePanel(session),
-            "eigen": EigenPanel(session),
-            "model": ModelPanel(session),
-        }
+        classes = {"landscape": LandscapePanel, "convergence": ConvergencePanel, "eigen": EigenPanel, "model": ModelPanel}
+        self.panels: dict[str, QWidget] = {name: classes[name](session) for name in PANEL_NAMES}
         self.right = QSplitter(Qt.Orientation.Vertical)
-        for name in ("convergence", "eigen", "model"):
+        for name in RIGHT:
             self.right.addWidget(self.panels[name])
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(self.panels["landscape"])
@@ -52,7 +48,7 @@ class PanelArea(QWidget):
     def show_panel(self, name: str, on: bool) -> None:
         """The View menu: shows or hides one panel for this session (the scenario keeps its list)."""
         self.panels[name].setVisible(on)
-        self.right.setVisible(any(self.panels[n].isVisibleTo(self) for n in ("convergence", "eigen", "model")))
+        self.right.setVisible(any(self.panels[n].isVisibleTo(self) for n in RIGHT))
         if on:
             self.panels[name].refresh()
 
@@ -60,7 +56,7 @@ class PanelArea(QWidget):
         shown = self.shown()
         for name, panel in self.panels.items():
             panel.setVisible(name in shown)
-        self.right.setVisible(any(n in shown for n in ("convergence", "eigen", "model")))
+        self.right.setVisible(any(n in shown for n in RIGHT))
 
     def set_font_size(self, points: int | None) -> None:
         """Large fonts for lecture mode (``None`` restores the defaults)."""

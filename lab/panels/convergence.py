@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from lab.panels.display import cache_axes
 from lab.panels.legend import collapsed, legend_names
 from core.analysis import SERIES_NAMES
 
@@ -34,8 +35,6 @@ class ConvergencePanel(QWidget):
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.setLabel("bottom", "step")
         self.item.getAxis("left").enableAutoSIPrefix(False)
-        from lab.panels.landscape import cache_axes
-
         cache_axes(self.item)
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#444", width=1.5))
         self.cursor.setZValue(10)

@@ -1,11 +1,13 @@
-"""The eigen view: why the trajectories move as they do.
+"""The eigen view: why the trajectories move as they do. It draws the arrays of
+:class:`core.analysis.Spectra` (computed in the worker with the run; see there for what is
+computed and its bounds) and computes nothing itself.
 
-- **Iteration-matrix eigenvalues** on the complex plane with the unit circle (``core.theory``):
-  for quadratics and linear models the exact ones (GD: ``1 - lr h`` on the real line; heavy ball
-  and Nesterov: pairs that become complex, i.e. spirals); for other small problems those of the
-  linearization at the current iterate (Hessian there, from ``core.spectra``), so they move with
-  the player. They follow lr and beta live because every knob change re-runs the session.
-- **Hessian spectrum** at the current iterate of the selected trajectory, as bars, with the GD
+- **Iteration-matrix eigenvalues** on the complex plane with the unit circle: for quadratics and
+  linear models the exact ones (GD: ``1 - lr h`` on the real line; heavy ball and Nesterov: pairs
+  that become complex, i.e. spirals); for other small problems those of each trajectory's
+  linearization at its iterate of the player's step (the Hessian there), so they move with the
+  player. They follow lr and beta live because every knob change re-runs the session.
+- **Hessian spectrum** at the selected trajectory's iterate, as bars, with its optimizer's
   stability line ``core.stability.curvature_limit`` (GD ``2 / lr``, heavy ball ``2 (1 + beta) / lr``).
 - **Sharpness along the run** (nets): the top Hessian eigenvalue per step against each
   trajectory's stability line (the same limit; Cohen et al. 2021, edge of stability), tracked by the
@@ -18,12 +20,12 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-EXACT_DIM = 64  # Hessians up to this size are computed exactly on every frame
+from lab.panels.display import cache_axes
+
 SPECTRUM_K = 20  # bars shown at most
-THROTTLE_MS = 80
 
 
 class EigenPanel(QWidget):
@@ -65,16 +67,7 @@ class EigenPanel(QWidget):
         lay.addWidget(self.title)
         lay.addWidget(self.canvas, 1)
         lay.addWidget(self.note)
-        self._basis = None
         self._mode = "none"
-        self._cache: dict[int, np.ndarray] = {}
-        # a Hessian per frame costs a few ms: while playing, the panel follows at most every THROTTLE_MS
-        self._throttle = QTimer(self)
-        self._throttle.setSingleShot(True)
-        self._throttle.setInterval(THROTTLE_MS)
-        self._throttle.timeout.connect(self._throttled)
-        from lab.panels.landscape import cache_axes
-
         for p in (self.circle_plot, self.spec_plot):
             cache_axes(p)
         session.result_changed.connect(self.refresh)
@@ -84,24 +77,12 @@ class EigenPanel(QWidget):
     # -- per run ---------------------------------------------------------------------------------
     def refresh(self) -> None:
         view, result = self.session.view, self.session.result
-        if view is None:
+        spectra = None if view is None else view.spectra
+        if spectra is None:
             self._mode = "none"
             return
-        problem = result.run.problem
-        from core import theory
-
-        self._cache = {}
-        try:
-            self._basis = theory.hessian_basis(problem)
-        except Exception:  # noqa: BLE001 - a problem without a known Hessian simply has no exact basis
-            self._basis = None
         sharp = getattr(result, "sharpness", None)
-        if self._basis is not None:
-            self._mode = "exact"
-        elif view.dim <= EXACT_DIM:
-            self._mode = "local"
-        else:
-            self._mode = "sharpness"
+        self._mode = spectra.mode
         for p in self.points:
             self.circle_plot.removeItem(p)
         self.points = []
@@ -129,16 +110,14 @@ class EigenPanel(QWidget):
 
     def _draw_sharpness(self, view: Any, sharp: dict | None) -> None:
         """Sharpness along the run per trajectory, with its stability line (GD: 2 / lr; heavy
-        ball: 2 (1 + beta) / lr, from ``core.stability.curvature_limit``)."""
-        from core.stability import curvature_limit
-
+        ball: 2 (1 + beta) / lr: ``Spectra.limits``, from ``core.stability.curvature_limit``)."""
         self.spec_plot.setTitle("sharpness along the run vs its stability line", size="9pt")
         self.spec_plot.setLabel("bottom", "step")
         self.spec_plot.enableAutoRange()
         for i in range(view.size):
             color = view.colors[i]
-            limit = curvature_limit(view.kinds[i], view.hyper[i])
-            if limit is not None:
+            limit = float(view.spectra.limits[i])
+            if np.isfinite(limit):
                 line = pg.InfiniteLine(pos=limit, angle=0, pen=pg.mkPen(color, width=1.3, style=Qt.PenStyle.DashLine),
                                        label=f"{limit:.3g}", labelOpts={"color": color, "position": 0.05})
                 self.spec_plot.addItem(line)
@@ -155,27 +134,11 @@ class EigenPanel(QWidget):
     # -- per frame -------------------------------------------------------------------------------
     def hessian_spectrum(self, step: int) -> np.ndarray | None:
         """Eigenvalues (largest first) of the Hessian at the selected trajectory's iterate."""
-        view = self.session.view
-        if self._basis is not None:
-            return np.sort(self._basis[0].numpy())[::-1]
-        if view.coords is None or self._mode != "local":
+        spectra = self.session.view.spectra
+        if spectra is None or spectra.mode not in ("exact", "local"):
             return None
-        i = self.session.selected
-        n = min(step, view.last[i])
-        key = n * 1000 + i
-        if key not in self._cache:
-            import torch
-
-            from core.spectra import hessian_eigen
-
-            run = self.session.result.run
-            problem = run.problem
-            theta = run.thetas[n, i].to(problem.device, problem.dtype)
-            if not bool(torch.isfinite(theta).all()):
-                return None
-            res = hessian_eigen(problem, theta, k=view.dim, which="top", method="exact")
-            self._cache[key] = np.sort(res.eigenvalues.detach().cpu().numpy())[::-1]
-        return self._cache[key]
+        h = spectra.hessian[spectra.row(step), min(self.session.selected, spectra.hessian.shape[1] - 1)]
+        return None if not np.isfinite(h).all() else h
 
     def set_frame(self, step: int) -> None:
         view = self.session.view
@@ -184,22 +147,13 @@ class EigenPanel(QWidget):
         if self._mode == "sharpness":
             self.sharp_cursor.setValue(step)
             return
-        cached = self._basis is not None or (self.session.selected + 1000 * min(step, view.last[self.session.selected])) in self._cache
-        if cached:
-            self._draw(step)
-        elif not self._throttle.isActive():
-            self._throttle.start()
-
-    def _throttled(self) -> None:
-        if self.isVisible():  # a closed window's plot items are gone
-            self._draw(self.session.frame)
+        self._draw(step)
 
     def shutdown(self) -> None:
-        self._throttle.stop()
+        pass
 
     def flush(self) -> None:
-        """Draws the current step now (exports and snapshots cannot wait for the throttle)."""
-        self._throttle.stop()
+        """Draws the current step now (exports and snapshots)."""
         if self._mode not in ("none", "sharpness"):
             self._draw(self.session.frame)
 
@@ -210,27 +164,26 @@ class EigenPanel(QWidget):
         h = self.hessian_spectrum(step)
         if h is None:
             return
-        from core import theory
-
+        spectra = view.spectra
+        row = spectra.row(step)
         shown = h[:SPECTRUM_K]
         self.bars.setOpts(x=np.arange(len(shown)), height=shown, width=0.6)
+        limits = []
         radii = []
         for i, sp in enumerate(self.points):
-            kind, hyper = view.kinds[i], view.hyper[i]
-            if kind not in theory.LINEAR_KINDS or (view.diverged[i] and step > view.last[i]):
+            z = spectra.iteration[row, i]
+            z = z[np.isfinite(z)]
+            if not z.size or (view.diverged[i] and step > view.last[i]):
                 sp.clear()
                 continue
-            import torch
-
-            z = theory.eigenvalues(kind, hyper, torch.as_tensor(h.copy())).numpy().ravel()
             sp.setData(z.real, z.imag)
-            radii.append(f"<span style='color:{view.colors[i]}'>ρ = {np.abs(z).max():.3f}</span>")
+            limits.append(float(spectra.limits[i]))
+            radii.append(f"<span style='color:{view.colors[i]}'>ρ = {spectra.radius[row, i]:.3f}</span>")
         sel = self.session.selected
-        from core.stability import curvature_limit
-
-        limit = curvature_limit(view.kinds[sel], view.hyper[sel])
-        self._set_limit(limit)
-        top = max(float(shown[0]) if len(shown) else 1.0, limit if limit is not None and np.isfinite(limit) else 0.0)
+        limit = float(spectra.limits[sel])
+        self._set_limit(limit, spectra.limit_names[sel])
+        finite = [x for x in ([limit] + limits) if np.isfinite(x)]
+        top = max(float(shown[0]) if len(shown) else 1.0, finite[0] if finite else 0.0)
         self.spec_plot.setYRange(min(0.0, float(np.min(shown))) if len(shown) else 0.0, top * 1.1, padding=0)
         self.spec_plot.setXRange(-0.6, max(len(shown), 1) - 0.4, padding=0)
         z_all = [p.getData() for p in self.points if p.data.size]
@@ -238,13 +191,15 @@ class EigenPanel(QWidget):
         self.circle_plot.setRange(xRange=(-min(r, 3), min(r, 3)), yRange=(-min(r, 3), min(r, 3)), padding=0)
         text = " &nbsp; ".join(radii)
         if self._mode == "local":
-            text = f"at step {step}: " + text + " (|z| &lt; 1 locally stable)"
+            at = int(spectra.steps[row])
+            text = f"at step {at}: " + text + " (|z| &lt; 1 locally stable)"
         self.note.setText(text)
 
-    def _set_limit(self, limit: float | None) -> None:
-        """The selected trajectory's stability line (``core.stability.curvature_limit``)."""
-        if limit is not None and np.isfinite(limit):
+    def _set_limit(self, limit: float, name: str = "") -> None:
+        """The selected trajectory's stability line (``Spectra.limits``, NaN: none)."""
+        if np.isfinite(limit):
             self.limit.setValue(limit)
+            self.limit.label.setFormat(name or "limit")
             self.limit.setVisible(True)
         else:
             self.limit.setVisible(False)

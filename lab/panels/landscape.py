@@ -18,55 +18,13 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor, QTransform
+from PyQt6.QtGui import QTransform
 from PyQt6.QtWidgets import QLabel, QPushButton, QStackedWidget, QVBoxLayout, QHBoxLayout, QWidget
 
+from lab.panels.display import TRAIL, cache_axes, contour_levels, display_values, fading_brushes
 from lab.panels.legend import legend_names
 
-TRAIL = 24  # iterates in the fading trail
-N_CONTOURS = 14
 CONTOUR_GRID = 128
-
-
-def display_transform(values: np.ndarray, log: bool):
-    """``(f, label)``: what the colours (and 3-D heights) show for a loss value, fixed by the grid's
-    values: the loss itself, or log10 of its height above the lowest grid value."""
-    v = np.asarray(values, dtype=float)
-    finite = v[np.isfinite(v)]
-    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-    if not log:
-        return (lambda x: np.where(np.isfinite(x), x, hi)), "loss"
-    eps = max((hi - lo) * 1e-6, 1e-300)
-    return (lambda x: np.log10(np.where(np.isfinite(x), np.maximum(np.asarray(x, dtype=float) - lo, 0.0), hi - lo) + eps)), "log10(loss - min)"
-
-
-def display_values(values: np.ndarray, log: bool) -> tuple[np.ndarray, str]:
-    f, label = display_transform(values, log)
-    return f(np.asarray(values, dtype=float)), label
-
-
-def contour_levels(z: np.ndarray, n: int = N_CONTOURS) -> np.ndarray:
-    """Levels at evenly spaced quantiles of the shown values, so lines are dense where the data is."""
-    q = np.quantile(z[np.isfinite(z)], np.linspace(0.02, 0.95, n))
-    return np.unique(q)
-
-
-def fading_brushes(color: str, n: int = TRAIL) -> list[QBrush]:
-    out = []
-    for k in range(n):
-        c = QColor(pg.mkColor(color))  # pyqtgraph reads #rrggbbaa alpha last, as the scenario format does
-        c.setAlphaF(0.08 + 0.8 * (k + 1) / n)
-        out.append(QBrush(c))
-    return out
-
-
-def cache_axes(plot_item: Any) -> None:
-    """Axes as cached pixmaps: a frame that only moves the trajectories then blits them instead of
-    re-rendering every tick label (the biggest cost of a frame otherwise)."""
-    from PyQt6.QtWidgets import QGraphicsItem
-
-    for name in ("left", "bottom", "right", "top"):
-        plot_item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 class LandscapePanel(QWidget):
@@ -160,7 +118,7 @@ class LandscapePanel(QWidget):
         labels = getattr(surface, "axis_labels", None) or (view.coord_names + ["", ""])[:2]
         self.item.setLabel("bottom", labels[0])
         self.item.setLabel("left", "loss" if one_d else labels[1])
-        self._draw_minima(view, one_d)
+        self._draw_minima(view)
         self._make_tracks(view)
         self.note.setText("" if view.coords is not None else "trajectories not recorded for this problem")
         if self.view3d is not None and self.toggle3d.isChecked():
@@ -202,18 +160,12 @@ class LandscapePanel(QWidget):
         hi = np.nanmax(g)
         self.item.setRange(xRange=(w[0], w[-1]), yRange=(lo, hi), padding=0.05)
 
-    def _draw_minima(self, view: Any, one_d: bool) -> None:
-        problem = self.session.result.run.problem
-        m = problem.minima
-        if m is None or view.dim > 2:
+    def _draw_minima(self, view: Any) -> None:
+        """Known minima as stars (``RunView.minima``: on the curve in 1-D)."""
+        if view.minima is None:
             self.minima.clear()
-            return
-        m = np.asarray(m.cpu(), dtype=float)
-        if one_d:
-            vals = np.asarray(problem.loss(problem.minima).detach().cpu(), dtype=float)
-            self.minima.setData(m[:, 0], vals)
         else:
-            self.minima.setData(m[:, 0], m[:, 1])
+            self.minima.setData(view.minima[:, 0], view.minima[:, 1])
 
     def _make_tracks(self, view: Any) -> None:
         names = [view.labels[i] + (f"  (diverged at step {view.last[i]})" if view.diverged[i] else "") for i in range(view.size)]

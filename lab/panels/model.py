@@ -5,8 +5,8 @@
 - 1 input: the training points and the fitted curve; for ReLU nets with one hidden layer the
   elbows (where a hidden unit switches on, ``x = -b_j / w_j``) as faint vertical lines.
 
-Predictions come from ``problem.predict(theta, X)`` (core); this panel only draws them, for the
-selected trajectory, and caches them per step.
+It draws :class:`core.analysis.ModelArrays` (the predictions of every trajectory on the input grid
+and the elbows, computed with the run in the worker) for the selected trajectory.
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
-
-from core.problems.protocols import DataProblem, ModelView
-
-GRID = 90  # input-plane resolution of the 2-D view
 
 
 class ModelPanel(QWidget):
@@ -51,47 +47,35 @@ class ModelPanel(QWidget):
         lay.addWidget(self.title)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.note)
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._inputs = 0
         session.result_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
 
     def refresh(self) -> None:
-        result = self.session.result
-        self._cache = {}
-        problem = None if result is None else result.run.problem
-        net = isinstance(problem, ModelView) and isinstance(problem, DataProblem)
-        if not net or problem.X.shape[1] > 2 or result.run.thetas is None:
+        view = self.session.view
+        model = None if view is None else view.model
+        if model is None:
             self._inputs = 0
             self.plot.hide()
-            self.note.setText("the model view needs a net on 1-D or 2-D inputs")
+            self.note.setText(view.model_note if view is not None else "")
             return
-        X = problem.X
         self.plot.show()
         self.note.setText("")
-        self._inputs = X.shape[1]
-        Xn = X.detach().cpu().numpy()
-        y = problem.y.detach().cpu().numpy().ravel()
+        self._inputs = model.inputs
+        Xn, y = model.X, model.y
         self.image.setVisible(self._inputs == 2)
         self.boundary.setVisible(self._inputs == 2)
         self.curve.setVisible(self._inputs == 1)
         if self._inputs == 2:
-            lo, hi = Xn.min(axis=0), Xn.max(axis=0)
-            pad = 0.1 * (hi - lo)
-            lo, hi = lo - pad, hi + pad
-            self._axes = [np.linspace(lo[k], hi[k], GRID) for k in range(2)]
-            gx, gy = np.meshgrid(*self._axes)
-            self._grid = np.column_stack([gx.ravel(), gy.ravel()])
-            self._rect = QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
+            (ax, ay) = model.axes
+            self._shape = (len(ay), len(ax))
+            self._rect = QRectF(ax[0], ay[0], ax[-1] - ax[0], ay[-1] - ay[0])
             colours = [pg.mkBrush("#b2182b") if v > 0.5 else pg.mkBrush("#2166ac") for v in y]  # the colour map's ends
             self.points.setData(Xn[:, 0], Xn[:, 1], brush=colours)
             self.item.setLabel("bottom", "x1")
             self.item.setLabel("left", "x2")
-            self.item.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0)
+            self.item.setRange(xRange=(ax[0], ax[-1]), yRange=(ay[0], ay[-1]), padding=0)
         else:
-            lo, hi = Xn.min(), Xn.max()
-            pad = 0.05 * (hi - lo)
-            self._grid = np.linspace(lo - pad, hi + pad, 400)[:, None]
             self.points.setData(Xn[:, 0], y, brush=pg.mkBrush(80, 80, 80, 160))
             self.item.setLabel("bottom", "x")
             self.item.setLabel("left", "y")
@@ -100,54 +84,41 @@ class ModelPanel(QWidget):
     def flush(self) -> None:
         self.set_frame(self.session.frame)
 
-    def prediction(self, step: int) -> np.ndarray | None:
-        view, run = self.session.view, self.session.result.run
-        i = self.session.selected
-        n = min(step, view.last[i])
-        key = (i, n)
-        if key not in self._cache:
-            import torch
-
-            problem = run.problem
-            theta = run.thetas[n, i].to(problem.device, problem.dtype)
-            with torch.no_grad():
-                out = problem.predict(theta, torch.as_tensor(self._grid, dtype=problem.dtype, device=problem.device))
-            out = out.detach().cpu().numpy()
-            self._cache[key] = out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(len(self._grid), -1)[:, 0]
-        return self._cache[key]
+    def prediction(self, step: int) -> np.ndarray:
+        """The selected trajectory's prediction on the input grid at ``step`` (the last computed
+        step at or before it: ``ModelArrays.steps``)."""
+        model = self.session.view.model
+        return model.predictions[model.row(step), self.session.selected]
 
     def set_frame(self, step: int) -> None:
-        if not self._inputs or self.session.view is None or not self.isVisible():
+        view = self.session.view
+        if not self._inputs or view is None or view.model is None or not self.isVisible():
             return
-        try:
-            p = self.prediction(step)
-        except Exception as exc:  # noqa: BLE001 - a failing prediction must not take the window down
-            self.note.setText(f"model view failed: {exc}")
-            return
+        p = self.prediction(step)
         if self._inputs == 2:
-            img = p.reshape(GRID, GRID)
+            img = p.reshape(self._shape)
             self.image.setImage(img, levels=(0.0, 1.0))
             self.image.setRect(self._rect)  # after setImage: the rect scales the image's pixel size
             self.boundary.setData(img)
         else:
-            self.curve.setData(self._grid[:, 0], p)
+            self.curve.setData(view.model.grid[:, 0], p)
             self._draw_elbows(step)
-        self.title.setText(f"<b>Model</b> at step {step} ({self.session.view.labels[self.session.selected]})")
+        self.title.setText(f"<b>Model</b> at step {step} ({view.labels[self.session.selected]})")
 
     def _draw_elbows(self, step: int) -> None:
         for line in self.elbows:
             self.item.removeItem(line)
         self.elbows = []
-        run, problem = self.session.result.run, self.session.result.run.problem
-        if not isinstance(problem, ModelView) or problem.activations != ["relu"]:
+        view = self.session.view
+        elbows = view.model.elbows
+        if elbows is None:
             return
         i = self.session.selected
-        params = list(problem.unflatten(run.thetas[min(step, self.session.view.last[i]), i]).values())
-        w, b = params[0].reshape(-1).numpy(), params[1].reshape(-1).numpy()
-        lo, hi = self._grid[0, 0], self._grid[-1, 0]
-        for wj, bj in zip(w, b):
-            if wj != 0 and lo <= -bj / wj <= hi:
-                line = pg.InfiniteLine(pos=-bj / wj, angle=90, pen=pg.mkPen(150, 150, 150, 120, style=Qt.PenStyle.DotLine))
+        grid = view.model.grid[:, 0]
+        lo, hi = grid[0], grid[-1]
+        for x in elbows[min(step, view.last[i]), i]:
+            if np.isfinite(x) and lo <= x <= hi:
+                line = pg.InfiniteLine(pos=float(x), angle=90, pen=pg.mkPen(150, 150, 150, 120, style=Qt.PenStyle.DotLine))
                 self.item.addItem(line)
                 self.elbows.append(line)
 

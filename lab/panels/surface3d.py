@@ -12,6 +12,8 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from lab.panels.display import display_transform
+
 HEIGHT = 0.6  # the surface's height as a fraction of its width
 
 
@@ -76,8 +78,6 @@ class Surface3D(QWidget):
         return (values - lo) / span * width * HEIGHT
 
     def refresh(self) -> None:
-        from lab.panels.landscape import display_transform
-
         result, view = self.session.result, self.session.view
         surface = getattr(result, "surface", None)
         for it in [self.surface, *self.lines, *self.heads]:
