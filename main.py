@@ -1,4 +1,5 @@
-"""Loss Landscape Lab: ``python main.py`` opens the app on the default scenario; sub-commands run
+"""Loss Landscape Lab: ``python main.py`` (installed: ``landscape-lab``) opens the app on the
+default scenario (``scenarios.DEFAULT``, a shipped lesson found from any folder); sub-commands run
 headless (``run``, ``check``, ``export``, ``surface``; ``--help`` lists them all).
 
 This file only parses arguments: each sub-command lives in ``commands/<name>.py`` with a
@@ -14,11 +15,10 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("commands.gui", "commands.run", "commands.surface")
-DEFAULT_SCENARIO = "scenarios/quartic_gd.toml"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description="Loss Landscape Lab: watch optimizers move across loss landscapes.")
+    parser = argparse.ArgumentParser(description="Loss Landscape Lab: watch optimizers move across loss landscapes.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from core.errors import LabError
+
+    import lab.panels.names  # noqa: F401  (registers the panel names a scenario's view may show)
 
     import signal
     import threading

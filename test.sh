@@ -15,6 +15,8 @@ if ! command -v xvfb-run >/dev/null 2>&1 || ! ldconfig -p | grep -q libxcb-curso
 fi
 export QT_QPA_PLATFORM=offscreen PYTHONHASHSEED=0
 status=0
+# the main pass; it includes tests/test_packaging.py (slow: the wheel, installed offline into a new
+# venv, runs landscape-lab from a temporary folder)
 .venv/bin/python -m pytest -m "not gl" "$@" || status=$?
 if [ $# -eq 0 ]; then
   # The floating-point comparisons once more on other kernels, as on an older CPU: torch's scalar

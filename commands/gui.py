@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_SCENARIO = "scenarios/quartic_gd.toml"
+from scenarios import DEFAULT as DEFAULT_SCENARIO  # the shipped lesson, found relative to its package
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("open", help="open the desktop lab on a scenario (the default when no command is given)")
-    p.add_argument("file", nargs="?", default=DEFAULT_SCENARIO, help=f"scenario file (default {DEFAULT_SCENARIO})")
+    p.add_argument("file", nargs="?", default=str(DEFAULT_SCENARIO),
+                   help=f"scenario file (default: the shipped lesson {DEFAULT_SCENARIO.name})")
     p.add_argument("--lecture", action="store_true", help="start in lecture mode: full screen, the scenario's beats")
     p.set_defaults(handler=open_handler)
     e = sub.add_parser("export", help="render a scenario headless: window screenshot (PNG), animation (GIF/MP4)")

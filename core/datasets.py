@@ -5,7 +5,8 @@ built on the CPU with an explicit ``torch.Generator`` (no scikit-learn), so a se
 data bit for bit. Targets are float ``{0, 1}`` for binary tasks, integer class ids (``long``) for
 multi-class tasks and float values for regression.
 
-The Cleveland heart-disease data (``core/data/heart_cleveland.csv``, attribution in
+The Cleveland heart-disease data (``core/data/heart_cleveland.csv``, package data of ``core`` read
+through ``importlib.resources``, so an installed copy finds it too; attribution in
 ``core/data/README.md``) is the lecture's case study: the categoricals are one-hot encoded over
 their documented levels and the numerics standardized with the *training* split's statistics, so
 nothing about the test patients leaks into the inputs.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,8 @@ from torch import Tensor
 
 from core.errors import LabError
 
-HEART_PATH = Path(__file__).resolve().parent / "data" / "heart_cleveland.csv"
+#: the heart-disease table, package data of ``core`` (``[tool.setuptools.package-data]`` in pyproject.toml)
+HEART_RESOURCE = ("data", "heart_cleveland.csv")
 #: the largest data file read (through :func:`core.files.read_text_bounded`: regular files only)
 MAX_DATA_BYTES = 64 * 1024 * 1024
 HEART_NUMERIC = ("age", "trestbps", "chol", "thalach", "oldpeak")
@@ -95,7 +98,10 @@ def read_heart(path: str | Path | None = None) -> dict[str, np.ndarray]:
 
     from core.files import read_text_bounded
 
-    path = Path(path) if path is not None else HEART_PATH
+    if path is None:  # the shipped table, wherever the package is (a real file while it is read)
+        with resources.as_file(resources.files("core") / HEART_RESOURCE[0] / HEART_RESOURCE[1]) as shipped:
+            return read_heart(shipped)
+    path = Path(path)
     try:
         text = read_text_bounded(path, MAX_DATA_BYTES, "heart-disease data file")
     except LabError as exc:

@@ -20,6 +20,7 @@ from lab.controls import Controls
 from lab.panels import PanelArea
 from lab.player import Player
 from lab.qt_session import QtSession
+from scenarios import FOLDER as SHIPPED  # the lessons shipped with the program
 
 APP_NAME = "Loss Landscape Lab"
 
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         if not self._may_discard():
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open scenario", "scenarios", "Scenarios (*.toml)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open scenario", str(SHIPPED), "Scenarios (*.toml)")
         if path:
             self.open(path)
 
@@ -295,10 +296,6 @@ class MainWindow(QMainWindow):
             event.accept()
         else:
             event.ignore()
-
-
-#: the lessons shipped with the program
-SHIPPED = Path(__file__).resolve().parents[1] / "scenarios"
 
 
 def _shipped(path: Path) -> bool:

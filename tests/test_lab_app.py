@@ -122,7 +122,7 @@ def test_main_maps_no_arguments_to_open(monkeypatch):
     seen = {}
     monkeypatch.setattr("lab.app.run_gui", lambda path, lecture=False: seen.update(path=path, lecture=lecture) or 0)
     assert main.main([]) == 0
-    assert seen == {"path": "scenarios/quartic_gd.toml", "lecture": False}
+    assert seen == {"path": str(DEFAULT), "lecture": False}  # the shipped lesson, from any folder (scenarios.DEFAULT)
 
 
 def test_play_advances_the_step_and_moves_the_heads(window, qtbot, two_d):
