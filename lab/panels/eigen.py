@@ -199,7 +199,8 @@ class EigenPanel(QWidget):
         """The selected trajectory's stability line (``Spectra.limits``, NaN: none)."""
         if np.isfinite(limit):
             self.limit.setValue(limit)
-            self.limit.label.setFormat(name or "limit")
+            # the formula where it fits on the line's label (GD's "2/lr"), else the value
+            self.limit.label.setFormat(name if len(name) <= 6 else f"limit {limit:.3g}")
             self.limit.setVisible(True)
         else:
             self.limit.setVisible(False)
