@@ -20,25 +20,17 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.errors import LabError, suggest  # noqa: F401  (suggest: re-exported for old imports)
+from core.errors import LabError, suggest
 from core.problems import linear, neural, toys
 from core.problems.base import Problem
 
 #: every problem kind and its factory: the whole registry, complete at import. Adding a problem is
-#: its factory (in toys.py, linear.py, neural.py or a new module) plus its line here.
+#: its factory plus one line: in ``toys.TOYS`` for an analytic toy, here for any other.
 PROBLEMS: dict[str, Callable[..., Problem]] = {
-    "quartic": toys.quartic, "bowl": toys.bowl, "quadratic": toys.quadratic, "multimin": toys.multimin,
-    "rosenbrock": toys.rosenbrock, "himmelblau": toys.himmelblau, "rastrigin": toys.rastrigin,
-    "formula": toys.formula,
+    **toys.TOYS,  # quartic, bowl, quadratic, multimin, rosenbrock, himmelblau, rastrigin, formula
     "linear": linear.linear,
     "mlp": neural.mlp, "net13": neural.net13, "heart_net": neural.heart_net,
 }
-
-
-def register(name: str, factory: Callable[..., Problem]) -> None:
-    """Adds a problem kind at run time (a user's own model, a test's problem); the lab's own kinds
-    are all listed in :data:`PROBLEMS`."""
-    PROBLEMS[name] = factory
 
 
 #: the largest magnitude of an integer problem parameter other than a seed (a dimension, a sample
@@ -182,4 +174,4 @@ def default_start(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_value", "default_start", "make_problem",
-           "register", "problem_parameters", "suggest"]
+           "problem_parameters"]

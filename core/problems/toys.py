@@ -231,6 +231,7 @@ def _list(name: str, value: object) -> list:
     return list(value)
 
 
+#: the analytic toys (no data, cheap to evaluate), part of the registry :data:`core.problems.PROBLEMS`
 TOYS = {
     "quartic": quartic, "bowl": bowl, "quadratic": quadratic, "multimin": multimin,
     "rosenbrock": rosenbrock, "himmelblau": himmelblau, "rastrigin": rastrigin, "formula": formula,
