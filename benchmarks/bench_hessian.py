@@ -65,7 +65,7 @@ def case(name: str, kind: str, params: dict, repeats: int) -> None:
             ref = float(torch.linalg.eigvalsh(p.hessian(theta64))[-1])
         else:
             ref = float(hessian_eigen(p, theta64, k=1, method="lanczos", tol=1e-10).eigenvalues[0])
-        p.to("cpu", torch.float32)
+        p = p.to("cpu", torch.float32)
         theta = theta64.float()
         ours_hvp = {"n": 0}
         hvp_of = type(p).hvp
