@@ -3,8 +3,8 @@
 Frames are rendered on the GUI thread (Qt paints only there) by stepping the session through the
 run and grabbing the widget. Each frame goes to the encoder as soon as it is grabbed (GIF:
 :class:`GifStream`, one frame in memory at a time; MP4: ``imageio-ffmpeg``'s pipe), so a long run
-needs no more memory than a short one. MP4 needs the optional ``imageio-ffmpeg`` package; without
-it the export says so before anything is written.
+needs no more memory than a short one. ``imageio-ffmpeg`` (a dependency of the package) ships the
+ffmpeg binary MP4 export uses.
 
 Every export writes a temporary sibling of the target and renames it over the target only when
 the file is complete (:func:`core.files.atomic_file`): a failure, Ctrl-C, SIGTERM or SIGKILL leaves
@@ -17,7 +17,6 @@ elsewhere (encoding) they stop the export at once.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,7 +46,7 @@ SUFFIXES = {"png": (".png",), "csv": (".csv",), "animation": (".gif", ".mp4")}
 
 def check_target(path: str | Path, kind: str) -> Path:
     """Refuses, before anything is drawn or written, a target the export cannot write: a suffix
-    other than :data:`SUFFIXES` ``[kind]`` (``.txt``), MP4 without its encoder, a folder, a folder
+    other than :data:`SUFFIXES` ``[kind]`` (``.txt``), a folder, a folder
     that cannot be written or created (missing parent under a file, no permission)."""
     from core.files import check_writable_folder
 
@@ -57,8 +56,6 @@ def check_target(path: str | Path, kind: str) -> Path:
         got = repr(path.suffix) if path.suffix else "no suffix"
         raise LabError(f"{'a ' + kind if kind != 'animation' else 'an animation'} export writes "
                        f"{' or '.join(allowed)} files, got {got}", "", str(path))
-    if path.suffix.lower() == ".mp4" and not mp4_available():
-        raise LabError("MP4 export needs the imageio-ffmpeg package (pip install imageio-ffmpeg); GIF export works without it", "", str(path))
     try:
         is_dir = path.is_dir()
     except OSError as exc:  # a name longer than the system allows
@@ -164,10 +161,6 @@ def frame_steps(steps: int, every: int = 1) -> list[int]:
     if out[-1] != steps:
         out.append(steps)
     return out
-
-
-def mp4_available() -> bool:
-    return importlib.util.find_spec("imageio_ffmpeg") is not None
 
 
 class GifStream:

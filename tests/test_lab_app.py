@@ -371,15 +371,6 @@ def test_mp4_export_has_the_expected_frame_count(window, tmp_path, two_d):
     assert frames.std() > 5  # a picture, not a blank frame
 
 
-def test_mp4_export_says_what_it_needs(window, tmp_path, two_d, monkeypatch):
-    opened(window, two_d)
-    monkeypatch.setattr(export, "mp4_available", lambda: False)
-    from core.errors import LabError
-
-    with pytest.raises(LabError, match="imageio-ffmpeg"):
-        export.animation(window.session, window.panels, tmp_path / "run.mp4")
-
-
 def test_csv_and_png_exports(window, tmp_path, two_d):
     import pandas as pd
 
