@@ -280,12 +280,18 @@ class ScaleByAdamState(NamedTuple):
 _POW_PAIRS = 3
 
 
-def bias_corrections(pairs: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+def bias_corrections(pairs: Tensor, t: Tensor, half: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``1 - b1^t`` and ``sqrt(1 - b2^t)`` per row of ``pairs [P, 2]`` (float64, on the device),
-    bit for bit what torch.optim.Adam computes from Python floats on the CPU."""
-    powers = torch.cat([torch.pow(pairs[i:i + _POW_PAIRS], t) for i in range(0, pairs.shape[0], _POW_PAIRS)])
+    bit for bit what torch.optim.Adam computes from Python floats on the CPU. ``half`` is a 0-dim
+    float64 0.5 on the device: ``pow(x, half)`` is C's ``pow(x, 0.5)``, as Python's ``** 0.5``
+    (a Python 0.5 would take torch's sqrt shortcut)."""
+    if pairs.shape[0] <= _POW_PAIRS:
+        powers = torch.pow(pairs, t)
+    else:
+        powers = torch.cat([torch.pow(pairs[i:i + _POW_PAIRS], t) for i in range(0, pairs.shape[0], _POW_PAIRS)])
     bc = 1 - powers
-    half = torch.tensor(0.5, dtype=torch.float64, device=pairs.device)  # pow(x, 0.5) as Python's ** 0.5, not sqrt
+    if half is None:
+        half = torch.tensor(0.5, dtype=torch.float64, device=pairs.device)
     return bc[:, :1], torch.pow(bc[:, 1:], half)
 
 
@@ -299,6 +305,7 @@ def scale_by_adam(b1: Scalar, b2: Scalar, eps: Scalar) -> GradientTransformation
     flat = torch.cat(torch.broadcast_tensors(b1.reshape(-1, 1), b2.reshape(-1, 1)), dim=1)
     pairs, which = torch.unique(flat, dim=0, return_inverse=True)
     which = None if pairs.shape[0] == 1 else which
+    half = torch.tensor(0.5, dtype=torch.float64, device=pairs.device)
 
     def init(params: Tensor) -> ScaleByAdamState:
         return ScaleByAdamState(_zero_count(params), torch.zeros_like(params), torch.zeros_like(params))
@@ -308,7 +315,7 @@ def scale_by_adam(b1: Scalar, b2: Scalar, eps: Scalar) -> GradientTransformation
         t = state.count + 1
         mu = torch.lerp(state.mu, g, _c(1 - _on(b1, params), g))
         nu = state.nu * _c(_on(b2, params), g) + _c(1 - _on(b2, params), g) * g * g
-        bc1, bc2_sqrt = bias_corrections(_on(pairs, params), t)
+        bc1, bc2_sqrt = bias_corrections(_on(pairs, params), t, _on(half, params))
         if which is not None:
             w = _on(which, params)
             bc1, bc2_sqrt = bc1[w], bc2_sqrt[w]
