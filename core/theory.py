@@ -38,7 +38,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -268,39 +267,3 @@ def predicted_rate(problem: Any, kind: str, hyper: Mapping[str, Any] | None) -> 
     if basis is None or kind not in LINEAR_KINDS:
         return None
     return float(spectral_radius(kind, hyper, basis[0]))
-
-
-def measured_rate(series: Sequence[float] | Tensor | np.ndarray, tail: float = 0.5, floor: float = 1e-12) -> float:
-    """The geometric mean ratio of successive errors over the tail of ``series`` (an error that
-    should shrink geometrically: distance to the minimizer, or the loss gap).
-
-    The series is first cut where it stops being finite and positive or falls below
-    ``floor * max`` (the rounding floor); ``tail`` is the fraction of what remains that is used.
-    A monotone tail gives ``(s_end / s_start)^(1 / (end - start))`` exactly. A spiralling error
-    (momentum) is ``rho^t |cos(omega t + phi)|``: its endpoint ratio depends on the phases, so then
-    the rate is the least-squares slope of ``log s`` through the tail's local maxima (the envelope).
-    NaN when fewer than two points remain."""
-    s = torch.as_tensor(np.asarray(series, dtype=np.float64)).flatten()
-    if s.numel() < 2:
-        return math.nan
-    ok = torch.isfinite(s) & (s > 0)
-    if ok.any():
-        ok &= s > floor * s[ok].max()
-    bad = torch.nonzero(~ok)
-    end = int(bad[0]) if bad.numel() else s.numel()
-    s = s[:end]
-    if s.numel() < 2:
-        return math.nan
-    start = min(int(s.numel() * (1 - tail)), s.numel() - 2)
-    s = s[start:]
-    n = s.numel() - 1
-    rising = torch.nonzero(s[1:] > s[:-1]).flatten()
-    if rising.numel() == 0:
-        return float((s[-1] / s[0]) ** (1.0 / n))
-    inner = torch.nonzero((s[1:-1] >= s[:-2]) & (s[1:-1] > s[2:])).flatten() + 1
-    if inner.numel() < 3:
-        return float((s[-1] / s[0]) ** (1.0 / n))
-    t = inner.to(s.dtype)
-    y = torch.log(s[inner])
-    slope = ((t - t.mean()) * (y - y.mean())).sum() / ((t - t.mean()) ** 2).sum()
-    return float(torch.exp(slope))

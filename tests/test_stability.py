@@ -141,6 +141,7 @@ within = 2.0
 
 
 def _heavy_ball(top: float):
+    import lab.panels.names  # noqa: F401 - the panel names a scenario's view is checked against (the app registers them)
     from core.scenario import check, execute, loads
 
     result = execute(loads(HEAVY_BALL.format(top=top)))
@@ -191,3 +192,13 @@ def test_the_eigen_panel_draws_the_same_heavy_ball_limit(qtbot):
     panel._draw_sharpness(session.view, {"HB": {0: 29.7}})
     lines = [it for it in panel.sharp_items if hasattr(it, "value")]
     assert [line.value() for line in lines] == pytest.approx([30.0], rel=1e-12)
+
+
+def test_a_sharpness_check_on_an_optimizer_without_a_limit_is_refused_when_built():
+    import lab.panels.names  # noqa: F401 - the panel names a scenario's view is checked against
+    from core.scenario import build, loads
+
+    text = HEAVY_BALL.format(top=10.0).replace('kind = "momentum"', 'kind = "adam"').replace("momentum = 0.5\n", "")
+    with pytest.raises(LabError, match="stability limit") as err:
+        build(loads(text))
+    assert err.value.path == "expect[0].optimizer"
