@@ -17,7 +17,7 @@ from typing import Any
 
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                             QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
+                             QPushButton, QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from core.errors import LabError
 from core.scenario.io import get_path

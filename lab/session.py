@@ -32,6 +32,7 @@ from typing import Any
 
 from psygnal import Signal
 
+import lab.panels.names  # noqa: F401  (the app's panel names, which core's schema checks view.panels against)
 from core.errors import Cancelled, LabError
 from lab.jobs import execute_job, sharpness_job
 

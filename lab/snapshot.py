@@ -18,7 +18,7 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     from lab.export import interruptible
 
     app = application(headless=True)
-    from lab.panels import PanelArea
+    from lab.panels.area import PanelArea
     from lab.qt_session import QtSession
 
     path = Path(path)

@@ -17,7 +17,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMes
 
 from core.errors import LabError
 from lab.controls import Controls
-from lab.panels import PanelArea
+from lab.panels.area import PanelArea
 from lab.player import Player
 from lab.qt_session import QtSession
 from scenarios import FOLDER as SHIPPED  # the lessons shipped with the program

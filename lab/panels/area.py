@@ -1,0 +1,85 @@
+"""The panel area: :class:`PanelArea` lays out the panels, the landscape on the left and
+convergence / eigen / model stacked on the right (the design card's layout); the scenario's
+``view.panels`` says which are shown. The main window and the offscreen snapshot share it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
+from lab.panels.convergence import ConvergencePanel
+from lab.panels.landscape import LandscapePanel
+from lab.panels.names import PANEL_NAMES, RIGHT
+
+
+class PanelArea(QWidget):
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from lab.panels.eigen import EigenPanel
+        from lab.panels.model import ModelPanel
+
+        self.session = session
+        classes = {"landscape": LandscapePanel, "convergence": ConvergencePanel, "eigen": EigenPanel, "model": ModelPanel}
+        self.panels: dict[str, QWidget] = {name: classes[name](session) for name in PANEL_NAMES}
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        for name in RIGHT:
+            self.right.addWidget(self.panels[name])
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(self.panels["landscape"])
+        self.split.addWidget(self.right)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.split)
+        session.result_changed.connect(self.apply_view)
+
+    def shown(self) -> tuple[str, ...]:
+        scenario = self.session.scenario
+        names = tuple(getattr(getattr(scenario, "view", None), "panels", ()) or ("landscape", "convergence"))
+        view = self.session.view
+        if view is not None and view.dim > 2 and self.session.result is not None and getattr(self.session.result, "surface", None) is None:
+            names = tuple(n for n in names if n != "landscape")
+        return names
+
+    def show_panel(self, name: str, on: bool) -> None:
+        """The View menu: shows or hides one panel for this session (the scenario keeps its list)."""
+        self.panels[name].setVisible(on)
+        self.right.setVisible(any(self.panels[n].isVisibleTo(self) for n in RIGHT))
+        if on:
+            self.panels[name].refresh()
+
+    def apply_view(self) -> None:
+        shown = self.shown()
+        for name, panel in self.panels.items():
+            panel.setVisible(name in shown)
+        self.right.setVisible(any(n in shown for n in RIGHT))
+
+    def set_font_size(self, points: int | None) -> None:
+        """Large fonts for lecture mode (``None`` restores the defaults)."""
+        for panel in self.panels.values():
+            if hasattr(panel, "set_font_size"):
+                panel.set_font_size(points)
+
+    def highlight(self, label: str | None) -> None:
+        """Emphasises one trajectory (or every trajectory of an optimizer entry) on every panel."""
+        for panel in self.panels.values():
+            if hasattr(panel, "highlight"):
+                panel.highlight(label)
+
+    def flush(self) -> None:
+        """Brings every throttled panel up to the current step."""
+        for panel in self.panels.values():
+            if hasattr(panel, "flush") and panel.isVisible():
+                panel.flush()
+
+    def shutdown(self) -> None:
+        """Stops every timer before the window goes (pyqtgraph deletes its items on close)."""
+        for panel in self.panels.values():
+            if hasattr(panel, "shutdown"):
+                panel.shutdown()
+
+    def panel(self, name: str) -> QWidget:
+        return self.panels[name]
