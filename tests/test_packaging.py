@@ -53,7 +53,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
                                    capture_output=True, text=True, check=True, env=env).stdout.strip())
     # this venv's packages, after the new venv's own (so the installed project shadows nothing and
     # nothing shadows it: the project itself is not among them, see the module docstring)
-    (new_site / "zz_test_packaging_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))  # lib and lib64 where they differ
+    (new_site / "zz_test_packaging_deps.pth").write_text("".join(f"{p}\n" for p in ours))
     _run([str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", str(src)], base, env, timeout=600)
     work = base / "work"
     work.mkdir()
