@@ -119,24 +119,24 @@ def output_folder(out: Path, scenario_file: Path) -> Path:
     return out
 
 
-def csv_estimate(scenario: Any, built: tuple) -> tuple[int, int, int]:
+def csv_estimate(scenario: Any, built: Any) -> tuple[int, int, int]:
     """``(rows, columns, bytes)`` of the ``metrics.csv`` a run of ``scenario`` writes, before it
-    runs (from :func:`core.scenario.runner.build`'s result): a row per trajectory and step (fewer
+    runs (from its :class:`core.scenario.build.Built`): a row per trajectory and step (fewer
     when a trajectory diverges), ``optimizer, step, loss, grad_norm`` and ``x0 ...`` when recorded."""
     from core.engine import MAX_COORD_COLUMNS
 
-    problem, groups, steps, kw = built
+    problem, groups, steps = built.problem, built.groups, built.steps
     labels = [lab for g in groups for lab in (g.traj_labels or [g.label] * g.size)]
-    floats = 2 + (problem.dim if kw.get("record_params", True) and problem.dim <= MAX_COORD_COLUMNS else 0)
+    floats = 2 + (problem.dim if built.run_kwargs.get("record_params", True) and problem.dim <= MAX_COORD_COLUMNS else 0)
     rows = len(labels) * (steps + 1)
     per_row = len(str(steps)) + 1 + CSV_FLOAT_BYTES * floats
     size = (steps + 1) * sum(len(lab.encode("utf-8")) + 3 for lab in labels) + rows * per_row
     return rows, 2 + floats, size
 
 
-def check_csv_budget(scenario: Any, built: tuple, allow_large: bool) -> None:
+def check_csv_budget(scenario: Any, built: Any, allow_large: bool) -> None:
     """Refuses (one line naming the estimate and ``--allow-large``) a run whose metrics.csv would
-    be over :data:`MAX_CSV_BYTES`; ``built`` is :func:`core.scenario.runner.build`'s result."""
+    be over :data:`MAX_CSV_BYTES`; ``built`` is its :class:`core.scenario.build.Built`."""
     from core.errors import LabError
 
     if allow_large:
@@ -149,16 +149,13 @@ def check_csv_budget(scenario: Any, built: tuple, allow_large: bool) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from core.files import FolderLock, atomic_dir, remove_stale_temporaries
-    from core.scenario import check, execute, load, save
-    from core.scenario.runner import build, resolve_files
+    from core.scenario import build, check, execute, load, save
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
     scenario = load(args.file)
+    built = build(scenario, args.device)  # once: every check that needs the problem; the CSV estimate and the run share it
     output_folder(out, Path(args.file))
-    built = build(scenario, args.device)  # once: the CSV estimate and the run share it
     check_csv_budget(scenario, built, getattr(args, "allow_large", False))
     with FolderLock(out, "run"):
         remove_stale_temporaries(out.absolute().parent)  # what a killed run left beside the folder
@@ -177,9 +174,8 @@ def run_command(args: argparse.Namespace) -> int:
                                             required=o.required) for o in outcomes]
             (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str) + "\n", encoding="utf-8")
             written.append("summary.json")
-            # the scenario as it ran: the device actually asked for, data files by absolute path
-            as_run = dataclasses.replace(scenario, device=args.device or scenario.device,
-                                         problem=dataclasses.replace(scenario.problem, params=resolve_files(scenario)))
+            # the scenario as it ran: the device actually asked for
+            as_run = scenario.model_copy(update={"device": args.device or scenario.device})
             save(as_run, tmp / "scenario.toml")
             written.append("scenario.toml")
             if result.surface is not None:

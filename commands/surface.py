@@ -4,7 +4,6 @@ ranks of a ``torch.distributed`` group when launched by ``torchrun`` (see docs/d
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -97,13 +96,13 @@ def job_from_args(args: argparse.Namespace):
     device, scenario = "auto", None
     if args.scenario:
         from core.scenario import load
+        from core.scenario.build import build, directions
 
         sc = load(args.scenario)
+        built = build(sc)  # the whole scenario checked, as `run` and `check` do
         v = sc.view
         if v.directions == "auto":  # the scenario default: the parameter plane for <= 2 parameters, else random
-            from core.scenario.runner import build_problem, directions
-
-            v = dataclasses.replace(v, directions=directions(v.directions, build_problem(sc)))
+            v = v.model_copy(update={"directions": directions(v.directions, built.problem)})
         if v.directions not in ("axes", "random", "hessian"):
             raise LabError(f"directions {v.directions!r} need a trajectory, which the surface job does not run; "
                            "allowed here: axes, random, hessian", "view.directions", args.scenario)

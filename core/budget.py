@@ -1,13 +1,13 @@
 """What a scenario will cost, estimated before it runs, and the budget a run must stay under.
 
-:func:`estimate` takes a scenario after :func:`core.scenario.runner.build` (so every trajectory,
+:func:`estimate` takes a scenario after :func:`core.scenario.build.build` (so every trajectory,
 the dimension and the dtype are known) and returns an :class:`Estimate`: the peak memory, part by
 part, and a rough wall time. Memory is counted from what the engine and the analyses allocate:
 
 - ``records``: the per-step loss and gradient-norm tensors, ``2 (steps + 1) B`` floats of the
   run's dtype (B trajectories), kept for the whole run;
 - ``parameters``: the recorded iterates, ``(steps + 1) B d`` floats, when they are recorded (at
-  most ``runner.RECORD_LIMIT`` floats; past it the engine keeps none);
+  most ``core.scenario.build.RECORD_LIMIT`` floats; past it the engine keeps none);
 - ``evaluation``: one step's loss and gradient of all B rows at once (autograd's saved
   activations: per row about ``8 n w`` floats for a net with ``n`` training samples and ``w``
   hidden units in all, ``3 n + 4 d`` for least squares, ``32 d`` for an analytic toy);
@@ -59,7 +59,7 @@ PROBE_SMALL = 8
 PROBE_BYTES = 16 << 20
 PROBE_STEPS = 2
 LANDSCAPE_PROBE = 1024  # landscape points evaluated in one timed call
-SHARPNESS_POINTS = 33  # core.scenario.runner.sharpness_every: about 32 points along a run, and the last
+SHARPNESS_POINTS = 33  # core.scenario.build.sharpness_every: about 32 points along a run, and the last
 HOST_FLOATS_PER_POINT = 4  # landscape: values, accuracy, the two coordinate axes' grid (float64)
 
 PARTS = {
@@ -302,22 +302,23 @@ def _sources(scenario: Any, groups: list) -> tuple[str, str]:
     return text, max(factors, key=lambda f: f[1])[0]
 
 
-def estimate(scenario: Any, built: tuple | None = None, *, landscape: bool | None = None,
+def estimate(scenario: Any, built: Any = None, *, landscape: bool | None = None,
              sharpness: bool | None = None, timing: bool = True) -> Estimate:
     """The cost of ``execute(scenario, landscape=..., sharpness=...)`` (same defaults), from the
-    result of ``build(scenario)`` (built here when not given). ``timing`` runs the probe (a few
+    :class:`core.scenario.build.Built` of ``scenario`` (built here when not given). ``timing`` runs the probe (a few
     engine steps on a subset, milliseconds for toys); without it ``seconds`` stays empty."""
     from core.device import resolve_device
-    from core.scenario import runner
+    from core.scenario.build import build, wants_sharpness
 
-    problem, groups, steps, kw = built if built is not None else runner.build(scenario)
+    built = built if built is not None else build(scenario)
+    problem, groups, steps, kw = built.problem, list(built.groups), built.steps, built.run_kwargs
     B = sum(g.size for g in groups)
     d = problem.dim
     itemsize = torch.empty((), dtype=kw["dtype"]).element_size()
     if landscape is None:
         landscape = "landscape" in scenario.view.panels
     if sharpness is None:
-        sharpness = runner.wants_sharpness(scenario, problem)
+        sharpness = wants_sharpness(scenario, problem)
     sharpness = bool(sharpness) and kw["record_params"]
     res = int(scenario.view.resolution)
     points = (res if d == 1 else res * res) if landscape else 0
@@ -383,7 +384,7 @@ def _sync(device: torch.device) -> None:
 
 def _timing(problem: Any, groups: list, steps: int, kw: dict, device: torch.device, per_row: float,
             points: int, sharpness: bool) -> dict[str, float]:
-    from core.scenario import runner
+    from core.scenario.build import theory_numbers
 
     B = sum(g.size for g in groups)
     big = max(1, min(B, PROBE_ROWS, int(PROBE_BYTES // max(per_row, 1))))
@@ -401,7 +402,7 @@ def _timing(problem: Any, groups: list, steps: int, kw: dict, device: torch.devi
         per_step = max(t_small, t_big + slope * (B - big_rows))
     out = {"run": (steps + 1) * per_step}
     t0 = time.perf_counter()
-    runner._theory(run)
+    theory_numbers(run)
     out["theory"] = (time.perf_counter() - t0) / run.size * B
     theta = run.final_theta.to(device, kw["dtype"])
     theta = theta[torch.isfinite(theta).all(dim=1)][:1]

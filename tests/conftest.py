@@ -17,6 +17,8 @@ settings.load_profile("deep" if os.environ.get("LAB_FUZZ") == "deep" else "ci")
 
 import pytest  # noqa: E402
 
+import lab.panels.names  # noqa: E402,F401  (registers the panel names the scenario schema validates, as main.py does)
+
 
 @pytest.fixture
 def window(qtbot):

@@ -17,7 +17,7 @@ import torch
 
 import main
 from core.errors import LabError
-from core.scenario import load, loads
+from core.scenario import build, load, loads
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = 'format = 1\ntitle = "t"\nsteps = 20\n'
@@ -246,12 +246,10 @@ def test_optimal_heavy_ball_rate_is_exact_at_the_double_root():
 def test_sweep_labels_tell_the_values_apart():
     # before: "GD lr=3.3788 #6/#7/#8" for all three
     text = QUARTIC.replace("lr = 0.1", "lr = [0.1, 0.2, 3.378798, 3.378799, 3.3788]").replace('kind = "gd"', 'kind = "gd"\nlabel = "GD"')
-    from core.scenario import build
-
-    _, groups, _, _ = build(loads(text))
+    groups = build(loads(text)).groups
     assert groups[0].traj_labels == ["GD lr=0.1", "GD lr=0.2", "GD lr=3.378798", "GD lr=3.378799", "GD lr=3.3788"]
     close = QUARTIC.replace("lr = 0.1", "lr = [0.1, 0.10000000000000002]")
-    labels = build(loads(close))[1][0].traj_labels
+    labels = build(loads(close)).groups[0].traj_labels
     assert len(set(labels)) == 2 and all("#" not in lab for lab in labels)
 
 
@@ -281,8 +279,9 @@ set = { "optimizers" = [{ kind = "gd", label = "solo", lr = 0.3 }] }
 step = 5
 set = { "optimizers[1].lr" = 0.05 }
 '''
+    s = loads(text)  # each beat is well formed; played in order, they are not (build checks that)
     with pytest.raises(LabError) as info:
-        loads(text)
+        build(s)
     assert info.value.path == "beats[1].set" and "optimizers[1].lr" in info.value.message
     assert "as beats[0..0] left it" in info.value.message
     code = main.main(["check", str(write(tmp_path, text))])
@@ -299,7 +298,7 @@ set = { "problem" = { kind = "bowl" }, "start" = { points = [[1.0, 1.0]] } }
 step = 4
 highlight = "gd"
 '''
-    assert len(loads(text).beats) == 2
+    assert len(build(loads(text)).scenario.beats) == 2
     renamed = TWO_OPTIMIZERS + '''[[beats]]
 step = 1
 set = { "optimizers[1].label" = "fast" }
@@ -307,12 +306,12 @@ set = { "optimizers[1].label" = "fast" }
 step = 2
 highlight = "fast"
 '''
-    loads(renamed)  # the label the earlier beat gave
+    build(loads(renamed))  # the label the earlier beat gave
     with pytest.raises(LabError, match="no trajectory labelled 'GD2'"):
-        loads(renamed.replace('highlight = "fast"', 'highlight = "GD2"'))
+        build(loads(renamed.replace('highlight = "fast"', 'highlight = "GD2"')))
     shorter = QUARTIC + '[[beats]]\nstep = 2\nset = { "steps" = 5 }\n[[beats]]\nstep = 10\ncaption = "never reached"\n'
     with pytest.raises(LabError, match="past the end of the run .steps = 5, as the earlier beats set it"):
-        loads(shorter)
+        build(loads(shorter))
 
 
 # --- messages stay one bounded line -------------------------------------------------------------

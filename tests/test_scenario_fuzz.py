@@ -34,9 +34,9 @@ from core.errors import LabError
 from core.optimizers import OPTIMIZERS
 from core.problems import make_problem
 from core.problems.toys import TOYS
-from core.scenario import Scenario, dump, from_dict, loads
-from core.scenario.expectations import CHECKS
-from core.scenario.schema import CONVERGENCE, FORMAT, METRICS, PANELS
+from core.scenario import Scenario, build, dump, from_dict, load, loads
+from core.scenario.registry import panel_names
+from core.scenario.schema import CONVERGENCE, EXPECTATIONS, FORMAT, METRICS
 from core.values import MAX_SEED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def valid_documents(draw):
         "start": {"points": draw(st.lists(st.lists(coords, min_size=dim, max_size=dim), min_size=1, max_size=3))},
     }
     if draw(st.booleans()):
-        panels = draw(st.lists(st.sampled_from([p for p in PANELS if p != "model"]), min_size=1, max_size=3, unique=True))
+        panels = draw(st.lists(st.sampled_from([p for p in panel_names() if p != "model"]), min_size=1, max_size=3, unique=True))
         doc["view"] = {"panels": panels, "resolution": draw(st.integers(2, 30)),
                        "convergence": draw(st.sampled_from(CONVERGENCE)), "log_scale": draw(st.booleans())}
     labels = [o["label"] for o in optimizers]
@@ -108,7 +108,7 @@ def valid_documents(draw):
     for _ in range(draw(st.integers(0, 2))):
         check = draw(st.sampled_from(["final_loss", "diverged", "steps_to"]))
         e = {"check": check, "optimizer": draw(st.sampled_from(labels))}
-        assert set(CHECKS[check].required) <= {"optimizer", "tol"}
+        assert set(EXPECTATIONS[check].required_keys()) <= {"optimizer", "tol"}
         if check == "final_loss":
             e["below"] = draw(st.floats(-10.0, 10.0))
         elif check == "steps_to":
@@ -142,8 +142,6 @@ def _save_failure(doc) -> None:
 @BUILDS
 @given(valid_documents())
 def test_valid_scenarios_load_round_trip_and_build(doc):
-    from core.scenario.runner import build
-
     note(tomli_w.dumps(_tomlable(doc)))
     try:
         s = from_dict(doc)
@@ -171,6 +169,15 @@ scalars = st.one_of(
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)), max_leaves=12)
 documents = st.dictionaries(st.sampled_from(KEYS), values, max_size=8)
+
+
+def checked(fn):
+    """``fn`` (a loader) followed by :func:`build`: loading and every check that needs the problem."""
+    def both(*args):
+        s = fn(*args)
+        build(s)
+        return s
+    return both
 
 
 def only_lab_errors(fn, *args) -> Scenario | LabError:
@@ -226,7 +233,7 @@ def one_key_mutations(draw, base):
 def test_one_key_mutations_of_valid_scenarios(case):
     doc, action, path = case
     note(f"{action} {path}")
-    outcome = only_lab_errors(from_dict, doc)
+    outcome = only_lab_errors(checked(from_dict), doc)
     if action == "add" and isinstance(path[-1], str) and path[-1] in ("zzz_unknown", "lrr", "stepz", "colour"):
         assert isinstance(outcome, LabError) and path[-1] in str(outcome), (path, outcome)
 
@@ -235,18 +242,18 @@ def test_one_key_mutations_of_valid_scenarios(case):
 def test_one_key_mutations_of_shipped_lessons(case):
     doc, action, path = case
     note(f"{action} {path}")
-    only_lab_errors(from_dict, doc)
+    only_lab_errors(checked(from_dict), doc)
 
 
 @given(st.text(alphabet=st.sampled_from(list('[]{}="\'.,#\n 0123456789abcdefgklmnoprstuxz_-+eE')), max_size=120))
 def test_random_toml_ish_text(text):
-    only_lab_errors(loads, text)
+    only_lab_errors(checked(loads), text)
 
 
 @given(documents)
 def test_random_documents(doc):
-    only_lab_errors(from_dict, doc)
-    only_lab_errors(loads, tomli_w.dumps(_tomlable(doc)))
+    only_lab_errors(checked(from_dict), doc)
+    only_lab_errors(checked(loads), tomli_w.dumps(_tomlable(doc)))
 
 
 def _tomlable(x):
@@ -266,10 +273,8 @@ def test_corpus_regression_files(path):
     """Each file once made the loader raise something other than a one-line LabError, or accept
     what it must refuse. A first line ``# expect: WORD`` says it must be refused with WORD in the
     message (``error``: any one-line LabError)."""
-    from core.scenario import load
-
     first = path.read_text(encoding="utf-8").split("\n", 1)[0]
-    outcome = only_lab_errors(load, path)
+    outcome = only_lab_errors(checked(load), path)
     if first.startswith("# expect:"):
         word = first.split(":", 1)[1].strip()
         assert isinstance(outcome, LabError), f"{path.name} loaded but must be refused"
