@@ -156,7 +156,8 @@ def run_view(result: Any, scenario: Any, progress: Progress = None, cancel: Canc
 #: bigger problems show the sharpness along the run instead (``core.sharpness``, tracked later)
 LOCAL_MAX_DIM = 64
 #: at most this many iterate Hessians per run (steps + 1 times trajectories); past it the spectra
-#: are taken every ``stride`` steps (:attr:`Spectra.steps`) and a frame shows the last one before it
+#: are taken every ``stride`` steps (:attr:`Spectra.steps`) and a frame shows the last one before it;
+#: a sweep of more than half this many trajectories has spectra for its first ``MAX_SPECTRA // 2``
 MAX_SPECTRA = 4096
 #: iterates per batched Hessian call
 SPECTRA_CHUNK = 256
@@ -164,7 +165,8 @@ SPECTRA_CHUNK = 256
 MODEL_GRID = 90
 MODEL_CURVE = 400
 #: at most this many predicted values per run (trajectories x steps x grid points, float32: 32 MB);
-#: past it the predictions are taken every ``stride`` steps (:attr:`ModelArrays.steps`)
+#: past it the predictions are taken every ``stride`` steps (:attr:`ModelArrays.steps`), and a sweep
+#: too big for even two steps each keeps the predictions of its first trajectories only
 MAX_PREDICTIONS = 8_000_000
 #: predicted values per batched call (bounds the activations held at once)
 PREDICTION_CHUNK = 1_000_000
@@ -191,11 +193,18 @@ def sample_steps(steps: int, trajectories: int, cap: int) -> np.ndarray:
     """Steps ``0, s, 2 s, ...`` (and always the last) with ``len * trajectories <= cap`` where it
     can be (``s = 1`` when everything fits; at least the first and the last step)."""
     n = steps + 1
-    stride = max(1, -(-n * max(trajectories, 1) // max(cap, 1)))
+    rows = max(2, cap // max(trajectories, 1))
+    stride = 1 if rows >= n else -(-(n - 1) // (rows - 1))  # then at most `rows` steps, both ends included
     out = np.arange(0, n, stride)
     if out[-1] != steps:
         out = np.append(out, steps)
     return out.astype(int)
+
+
+def kept(trajectories: int, cap: int) -> int:
+    """How many trajectories (the first ones) an analysis with room for ``cap`` iterates covers:
+    all of them while each gets at least its first and last step, else the first ``cap // 2``."""
+    return max(1, min(trajectories, cap // 2))
 
 
 def row_of(steps: np.ndarray, step: int) -> int:
@@ -259,8 +268,8 @@ def spectra_chunks(run: Any) -> int:
     mode, _ = spectra_mode(run)
     if mode != "local":
         return 0
-    n = len(sample_steps(int(run.steps), run.size, MAX_SPECTRA)) * run.size
-    return -(-n // SPECTRA_CHUNK)
+    n = kept(run.size, MAX_SPECTRA)
+    return -(-len(sample_steps(int(run.steps), n, MAX_SPECTRA)) * n // SPECTRA_CHUNK)
 
 
 def hessians(problem: Any, thetas: Any) -> Any:
@@ -307,8 +316,9 @@ def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = Non
         steps = np.zeros(1, dtype=int)
         H = h.reshape(1, 1, -1).expand(1, B, -1)
     elif mode == "local":
-        steps = sample_steps(int(run.steps), B, MAX_SPECTRA)
-        pts = iterates(run, steps, last).to(problem.device, problem.dtype)  # [S, B, d]
+        n = kept(B, MAX_SPECTRA)  # a sweep too big for the cap: the first n trajectories, the rest NaN
+        steps = sample_steps(int(run.steps), n, MAX_SPECTRA)
+        pts = iterates(run, steps, last[:n]).to(problem.device, problem.dtype)  # [S, n, d]
         flat = pts.reshape(-1, pts.shape[-1])
         vals = torch.full(flat.shape, math.nan, dtype=torch.float64)
         ok = flat.isfinite().all(dim=1).cpu()
@@ -319,7 +329,8 @@ def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = Non
             vals[idx] = torch.flip(w, dims=[1])
             if tick is not None:
                 tick()
-        H = vals.reshape(len(steps), B, -1)
+        H = torch.full((len(steps), B, problem.dim), math.nan, dtype=torch.float64)
+        H[:, :n] = vals.reshape(len(steps), n, -1)
     else:
         return Spectra(mode, np.zeros(0, dtype=int), empty, empty.astype(complex), np.zeros((0, B)), limits, names)
     S, k = H.shape[0], H.shape[2]
@@ -341,7 +352,7 @@ def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = Non
     with np.errstate(invalid="ignore"):
         mod = np.abs(Z)
         radius = np.where(np.isfinite(mod).any(axis=2), np.nanmax(np.where(np.isfinite(mod), mod, -np.inf), axis=2), np.nan)
-    return Spectra(mode, steps, np.asarray(H.numpy() if hasattr(H, "numpy") else H, dtype=float), Z, radius, limits, names)
+    return Spectra(mode, steps, np.asarray(H.numpy(), dtype=float), Z, radius, limits, names)
 
 
 @dataclass
@@ -350,7 +361,8 @@ class ModelArrays:
     ``y [n]``, the input ``grid [G, p]`` (2-D: ``MODEL_GRID`` x ``MODEL_GRID`` row-major over the
     data's box plus 10 %, ``axes`` its two axes; 1-D: ``MODEL_CURVE`` points over the data plus 5 %),
     ``predictions[s, i]`` ``[G]`` of trajectory ``i`` at ``steps[s]`` (the probability of class 1 for
-    a classifier, the output for a regression; float32) and, for one-hidden-layer ReLU nets on 1-D
+    a classifier, the output for a regression; float32; ``i`` below ``predictions.shape[1]``, every
+    trajectory unless the sweep is too big for :data:`MAX_PREDICTIONS`) and, for one-hidden-layer ReLU nets on 1-D
     inputs, ``elbows[t, i]`` ``[h]``: where each hidden unit switches on, ``x = -b_j / w_j`` (NaN
     when ``w_j = 0``), at every step ``t``."""
 
@@ -368,6 +380,7 @@ class ModelArrays:
 
 
 def has_model_view(run: Any) -> bool:
+    """A layered model (``ModelView``) trained on 1-D or 2-D inputs (``DataProblem``), parameters recorded."""
     from core.problems.protocols import DataProblem, ModelView
 
     problem = run.problem
@@ -390,9 +403,12 @@ def model_grid(X: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     return grid[:, None], (grid,)
 
 
-def _model_steps(run: Any) -> np.ndarray:
+def _model_plan(run: Any) -> tuple[np.ndarray, int]:
+    """The steps and the number of (first) trajectories the model view keeps predictions for."""
     G = MODEL_GRID ** 2 if run.problem.X.shape[1] == 2 else MODEL_CURVE
-    return sample_steps(int(run.steps), run.size, max(MAX_PREDICTIONS // G, 1))
+    cap = max(MAX_PREDICTIONS // G, 2)
+    n = kept(run.size, cap)
+    return sample_steps(int(run.steps), n, cap), n
 
 
 def _prediction_chunk(run: Any) -> int:
@@ -403,7 +419,8 @@ def _prediction_chunk(run: Any) -> int:
 def model_chunks(run: Any) -> int:
     if not has_model_view(run):
         return 0
-    return -(-len(_model_steps(run)) * run.size // _prediction_chunk(run))
+    steps, n = _model_plan(run)
+    return -(-len(steps) * n // _prediction_chunk(run))
 
 
 def predictions(problem: Any, thetas: Any, grid: Any) -> Any:
@@ -446,8 +463,8 @@ def model_view(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = 
     X = problem.X.detach().cpu().double().numpy()
     y = problem.y.detach().cpu().double().numpy().ravel()
     grid, axes = model_grid(X)
-    steps = _model_steps(run)
-    pts = iterates(run, steps, last)  # [S, B, d]
+    steps, n = _model_plan(run)
+    pts = iterates(run, steps, last[:n])  # [S, n, d]
     flat = pts.reshape(-1, pts.shape[-1]).to(problem.device, problem.dtype)
     g = torch.as_tensor(grid, dtype=problem.dtype, device=problem.device)
     out = np.full((flat.shape[0], len(grid)), np.nan, dtype=np.float32)
@@ -462,7 +479,7 @@ def model_view(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = 
             tick()
     elbows = relu_elbows(problem, run.thetas)
     return ModelArrays(inputs=X.shape[1], X=X, y=y, grid=grid, axes=axes, steps=steps,
-                     predictions=out.reshape(len(steps), run.size, len(grid)), elbows=elbows)
+                       predictions=out.reshape(len(steps), n, len(grid)), elbows=elbows)
 
 
 def minima(problem: Any) -> np.ndarray | None:

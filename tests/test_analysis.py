@@ -105,7 +105,7 @@ def test_the_stride_bounds_the_work_and_keeps_both_ends():
         s = analysis.sample_steps(steps, b, cap)
         assert s[0] == 0 and s[-1] == steps and np.all(np.diff(s) > 0)
         assert len(s) * b <= max(cap, 2 * b)  # at most the cap, or the two ends when the cap is below them
-    assert list(analysis.sample_steps(10, 1, 4)) == [0, 3, 6, 9, 10]
+    assert list(analysis.sample_steps(10, 1, 4)) == [0, 4, 8, 10] and list(analysis.sample_steps(10, 1, 11)) == list(range(11))
     steps = np.array([0, 3, 6, 9, 10])
     assert [analysis.row_of(steps, k) for k in (0, 2, 3, 8, 10, 99)] == [0, 0, 1, 2, 4, 4]
 
@@ -114,10 +114,20 @@ def test_a_long_run_is_strided(rosenbrock_run, monkeypatch):
     monkeypatch.setattr(analysis, "MAX_SPECTRA", 40)
     r = rosenbrock_run
     sp = analysis.spectra(r, _last(r))
-    assert len(sp.steps) * r.size <= 40 + r.size and sp.steps[-1] == 60
+    assert len(sp.steps) * r.size <= 40 and sp.steps[-1] == 60
     monkeypatch.setattr(analysis, "MAX_SPECTRA", 4096)  # the strided rows are rows of the full spectra
     full = analysis.spectra(r, _last(r))
     np.testing.assert_array_equal(sp.hessian, full.hessian[sp.steps])
+
+
+def test_a_sweep_too_big_for_the_cap_keeps_its_first_trajectories(rosenbrock_run, monkeypatch):
+    r = rosenbrock_run
+    full = analysis.spectra(r, _last(r))
+    monkeypatch.setattr(analysis, "MAX_SPECTRA", 6)  # room for 3 trajectories at two steps each
+    sp = analysis.spectra(r, _last(r))
+    assert analysis.kept(4, 6) == 3 and sp.steps[0] == 0 and sp.steps[-1] == 60 and len(sp.steps) == 2
+    np.testing.assert_array_equal(sp.hessian[:, :3], full.hessian[sp.steps, :3])
+    assert np.isnan(sp.hessian[:, 3]).all() and np.isnan(sp.iteration[:, 3]).all()
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +161,17 @@ def test_predictions_are_the_nets_outputs_at_each_step(relu1d_run):
             want = p.predict(r.thetas[t, i].to(p.dtype), grid).double().numpy()
             # stored as float32 (the model view's memory bound): equal to float32 rounding
             np.testing.assert_allclose(m.predictions[m.row(t), i], want, rtol=1e-6, atol=1e-6)
+
+
+def test_the_model_view_is_bounded(relu1d_run, monkeypatch):
+    r = relu1d_run
+    full = analysis.model_view(r, _last(r))
+    monkeypatch.setattr(analysis, "MAX_PREDICTIONS", 2 * analysis.MODEL_CURVE)  # two rows of the grid
+    m = analysis.model_view(r, _last(r))
+    assert m.predictions.shape == (2, 1, analysis.MODEL_CURVE) and list(m.steps) == [0, 25]
+    np.testing.assert_array_equal(m.predictions[:, 0], full.predictions[[0, 25], 0])
+    assert m.row(24) == 0 and m.row(25) == 1
+    np.testing.assert_array_equal(m.elbows, full.elbows)  # the elbows are small: every step, every trajectory
 
 
 def test_a_classifier_on_2d_inputs_predicts_class_one_on_the_input_plane():

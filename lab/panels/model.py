@@ -84,10 +84,12 @@ class ModelPanel(QWidget):
     def flush(self) -> None:
         self.set_frame(self.session.frame)
 
-    def prediction(self, step: int) -> np.ndarray:
+    def prediction(self, step: int) -> np.ndarray | None:
         """The selected trajectory's prediction on the input grid at ``step`` (the last computed
-        step at or before it: ``ModelArrays.steps``)."""
+        step at or before it: ``ModelArrays.steps``); None past the trajectories a huge sweep keeps."""
         model = self.session.view.model
+        if self.session.selected >= model.predictions.shape[1]:
+            return None
         return model.predictions[model.row(step), self.session.selected]
 
     def set_frame(self, step: int) -> None:
@@ -95,6 +97,10 @@ class ModelPanel(QWidget):
         if not self._inputs or view is None or view.model is None or not self.isVisible():
             return
         p = self.prediction(step)
+        if p is None:
+            self.note.setText(f"predictions are kept for the first {view.model.predictions.shape[1]:,} trajectories")
+            return
+        self.note.setText("")
         if self._inputs == 2:
             img = p.reshape(self._shape)
             self.image.setImage(img, levels=(0.0, 1.0))

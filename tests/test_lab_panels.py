@@ -1,0 +1,79 @@
+"""The panels draw the arrays core.analysis computed in the job, and nothing else: what a panel's
+items hold equals the RunView's arrays at the player's step (the real main window, offscreen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def opened(window, path):
+    assert window.open(path), window.banner.label.text()
+    window.session.wait()
+    return window
+
+
+def at(window, step: int, selected: int = 0):
+    window.session.select(selected)
+    window.session.set_frame(step)
+    window.panels.flush()
+
+
+def test_the_eigen_panel_draws_the_spectra_of_the_view(window):
+    opened(window, ROOT / "scenarios" / "momentum_spirals.toml")
+    window.panels.show_panel("eigen", True)
+    eigen, view = window.panels.panel("eigen"), window.session.view
+    sp = view.spectra
+    assert sp.mode == "exact"
+    at(window, 40, selected=0)
+    for i, item in enumerate(eigen.points):
+        x, y = item.getData()
+        z = sp.iteration[0, i][np.isfinite(sp.iteration[0, i])]
+        np.testing.assert_array_equal(x, z.real)
+        np.testing.assert_array_equal(y, z.imag)
+    heights = eigen.bars.opts["height"]
+    np.testing.assert_array_equal(heights, sp.hessian[0, 0][: len(heights)])
+    # heavy ball's line is its own limit 2 (1 + beta) / lr, not GD's 2 / lr
+    assert eigen.limit.value() == pytest.approx(2 * 1.9 / 0.05) and eigen.limit.isVisible()
+    gd = view.kinds.index("gd")
+    at(window, 40, selected=gd)
+    assert eigen.limit.value() == pytest.approx(2 / 0.05)
+    assert "ρ = 0.949" in eigen.note.text()
+
+
+def test_the_eigen_panel_follows_the_local_spectra_along_the_run(window, tmp_path):
+    text = (ROOT / "scenarios" / "edge_of_stability.toml").read_text()
+    text = text.replace('hidden = [16, 16]', 'hidden = [6]').replace('activation = "tanh"', 'activation = "relu"')
+    path = tmp_path / "relu1d.toml"
+    path.write_text(text)
+    opened(window, path)
+    window.panels.show_panel("eigen", True)
+    window.panels.show_panel("model", True)
+    view = window.session.view
+    sp, model = view.spectra, view.model
+    assert sp.mode == "local" and model is not None and model.elbows is not None
+    eigen, panel = window.panels.panel("eigen"), window.panels.panel("model")
+    for step in (0, 150, 600):
+        at(window, step, selected=1)
+        row = sp.row(step)
+        heights = eigen.bars.opts["height"]
+        np.testing.assert_array_equal(heights, sp.hessian[row, 1][: len(heights)])
+        x, y = panel.curve.getData()
+        np.testing.assert_array_equal(x, model.grid[:, 0])
+        np.testing.assert_array_equal(y, model.predictions[model.row(step), 1])
+        lo, hi = model.grid[0, 0], model.grid[-1, 0]
+        e = model.elbows[min(step, view.last[1]), 1]
+        want = sorted(float(v) for v in e if np.isfinite(v) and lo <= v <= hi)
+        assert sorted(line.value() for line in panel.elbows) == pytest.approx(want, rel=0, abs=0)
+        assert f"at step {step}" in panel.title.text()
+
+
+def test_the_landscape_draws_the_known_minima_of_the_view(window):
+    opened(window, ROOT / "scenarios" / "momentum_spirals.toml")
+    landscape, view = window.panels.panel("landscape"), window.session.view
+    x, y = landscape.minima.getData()
+    np.testing.assert_array_equal(np.column_stack([x, y]), view.minima)
