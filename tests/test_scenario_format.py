@@ -11,7 +11,8 @@ import torch
 
 from core.errors import LabError
 from core.scenario import (
-    CHECKS, Scenario, build, check, dump, execute, from_dict, get_path, load, loads, save, set_path, to_dict, validate,
+    CHECKS, Scenario, build, check, dump, dumps, execute, from_dict, get_path, load, loads, save, set_path, to_dict,
+    validate,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +131,70 @@ def test_replace_and_key_paths_edit_a_scenario_as_the_gui_does():
     # validate refuses what the models refuse, with the key path
     with pytest.raises(LabError, match=r"optimizers\[1\]\.lr\[1\]: lr must be in \(0, inf\), got -1"):
         validate(s.model_copy(update={"optimizers": (s.optimizers[0], swept.model_copy(update={"hyper": {"lr": [0.1, -1]}}))}))
+
+
+# --- saving like the loaded text: comments and layout kept -------------------------------------------
+def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
+    """The lines only ``before`` has and the lines only ``after`` has (a line-level diff)."""
+    import difflib
+
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    return [d[2:] for d in diff if d.startswith("- ")], [d[2:] for d in diff if d.startswith("+ ")]
+
+
+#: the shipped lessons with comments and a learning rate on their first optimizer
+ANNOTATED = [p for p in SCENARIOS if "#" in p.read_text() and "lr" in load(p).optimizers[0].hyper]
+
+
+def test_there_are_annotated_lessons_to_edit():
+    assert len(ANNOTATED) >= 5
+
+
+@pytest.mark.parametrize("path", ANNOTATED, ids=lambda p: p.name)
+def test_editing_one_value_of_a_shipped_lesson_changes_exactly_one_line(path, tmp_path):
+    from core.scenario.io import read_text
+
+    text = read_text(path)
+    s = loads(text)
+    assert dumps(s, like=text) == text  # nothing edited: the very same bytes
+    lr = s.optimizers[0].hyper["lr"]
+    edited = set_path(s, "optimizers[0].lr", (lr[0] if isinstance(lr, tuple) else lr) * 0.5)
+    save(edited, tmp_path / path.name, like=text)
+    out = (tmp_path / path.name).read_text(encoding="utf-8")
+    gone, added = changed_lines(text, out)
+    assert len(gone) == 1 and len(added) == 1 and gone[0].lstrip().startswith("lr =") and added[0].startswith("lr = "), (gone, added)
+    # a comment on the edited line stays on it
+    if "#" in gone[0]:
+        assert gone[0][gone[0].index("#"):] == added[0][added[0].index("#"):]
+    assert load(tmp_path / path.name) == edited
+    assert not [p for p in tmp_path.iterdir() if p.name != path.name]  # written through a temporary sibling, renamed
+
+
+def test_saving_like_the_annotated_example_adds_and_removes_only_what_changed(tmp_path):
+    import re
+
+    text = re.search(r"```toml\n(.*?)```", (ROOT / "docs" / "scenarios.md").read_text(), re.S).group(1)
+    s = loads(text)
+    comments = [line for line in text.splitlines() if "#" in line]
+
+    def saved(edited):
+        out = dumps(edited, like=text)
+        assert loads(out) == edited
+        return out, *changed_lines(text, out)
+
+    out, gone, added = saved(set_path(s, "view.seed", 4))  # a key the file leaves at its default
+    assert gone == [] and added == ["seed = 4"]
+    assert out.index("seed = 4") > out.index("[view]") and out.index("seed = 4") < out.index("[[beats]]")
+    out, gone, added = saved(set_path(s, "optimizers[0].lr[1]", 0.05))  # one element of a sweep
+    assert gone == [l for l in text.splitlines() if l.startswith("lr = [0.03, 0.07]")] and added[0].startswith("lr = [0.03, 0.05]")
+    out, gone, added = saved(s.model_copy(update={"beats": s.beats[:1]}))  # a removed table goes, with its lines
+    assert added == [] and "[[beats]]" in gone and "step = 14" in gone
+    assert all(c in out for c in comments if c not in gone)
+    out, gone, added = saved(set_path(s, "optimizers[1].color", "crimson"))  # a key added where the entry is
+    assert gone == [] and added == ['color = "crimson"']
+    assert out.index('color = "crimson"') > out.index('label = "Momentum"')
+    # what does not load is no layout to keep: the fresh text
+    assert dumps(s, like="format = [") == dump(s)
 
 
 # --- sweeps and start points ------------------------------------------------------------------------
