@@ -147,11 +147,6 @@ class Session:
         self.path = path
         self._set_dirty(False)
 
-    def dump(self) -> str:
-        from core.scenario.io import dump
-
-        return dump(self.scenario)
-
     # -- edits -----------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> bool:
         """One edit (``optimizers[0].lr``, ``problem.kind``, ``start``, ``steps`` ...) through
