@@ -14,16 +14,15 @@ close to the new one, so Lanczos needs only a few products per point.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from core.engine import Run
 from core.errors import LabError
 from core.stability import curvature_limit
+
 
 @dataclass
 class SharpnessTrace:
@@ -37,10 +36,6 @@ class SharpnessTrace:
 
     def as_dict(self) -> dict[int, float]:
         return dict(zip(self.steps, self.values))
-
-    def ratio(self) -> list[float]:
-        """``value / limit`` per step (1 = the edge of stability); NaN without a limit."""
-        return [v / self.limit if self.limit else math.nan for v in self.values]
 
 
 def track_sharpness(run: Run, *, every: int = 10, labels: Sequence[str] | None = None, tol: float = 1e-6,

@@ -3,7 +3,9 @@ and the spectral density by stochastic Lanczos quadrature.
 
 Operators are separate from algorithms (the shape of pytorch-hessian-eigenthings): an operator
 has ``size``, ``dtype``, ``device`` and ``matvec(v[d]) -> [d]``; :func:`lanczos` and
-:func:`slq_density` accept any operator or a dense symmetric matrix. Start vectors are drawn on the
+:func:`slq_density` accept any operator or a dense symmetric matrix. Both (and with them
+:func:`sharpness` and ``core.sharpness``) grow their basis with the one Lanczos loop,
+:class:`Krylov`, and solve its tridiagonal matrix with the one solver, :func:`tridiagonal_eigh`. Start vectors are drawn on the
 CPU from a seeded ``torch.Generator`` and then moved, so CPU and GPU runs start alike. Every
 eigenpair comes with its residual ``||H v - lambda v||`` so a view can say how far to trust it.
 Matrix-vector products stay in torch (no NumPy round trip per product).
@@ -134,6 +136,64 @@ def _check_which(which: str) -> None:
         raise LabError(f"which must be top, bottom or both, got {which!r}", "which")
 
 
+# --- the Lanczos loop (one, for eigenpairs, sharpness and SLQ) -------------------------------------------
+#: a new residual norm below this fraction of max |alpha| ends the basis: it spans an invariant subspace
+BREAKDOWN = 1e-14
+#: SLQ's (a quadrature keeps nothing from directions this weakly coupled: their weight is its square)
+SLQ_BREAKDOWN = 1e-12
+
+
+class Krylov:
+    """An orthonormal Krylov basis of a symmetric operator, grown one Lanczos step per
+    :meth:`step` with full reorthogonalization (Gram-Schmidt twice per step), and its tridiagonal
+    matrix ``T_m`` (``alpha [m]`` on the diagonal, ``beta [m - 1]`` beside it; ``beta[m - 1]`` is
+    the norm of the last residual, the coupling to the next basis vector).
+
+    ``Q [m, d]`` holds the basis and, when ``products``, ``W [m, d]`` the raw products ``A q_j``
+    (so Ritz residuals need no further product). Storage grows by doubling: a warm start needs a
+    few rows, not ``m_max``. ``q`` must be a unit vector."""
+
+    def __init__(self, op: object, q: Tensor, m_max: int, *, products: bool = True, breakdown: float = BREAKDOWN) -> None:
+        self.op, self.m_max, self.breakdown = op, m_max, breakdown
+        rows = min(m_max + 1, 16)
+        self.Q = torch.empty(rows, op.size, dtype=op.dtype, device=op.device)
+        self.W = torch.empty(rows, op.size, dtype=op.dtype, device=op.device) if products else None
+        self.Q[0] = q
+        self.alpha: list[float] = []
+        self.beta: list[float] = []
+        self.m = 0
+        self.broke = False
+
+    def step(self) -> bool:
+        """One product and one row of ``T``; False when no further step can be taken (the basis
+        broke down into an invariant subspace, or has ``m_max`` vectors)."""
+        j = self.m
+        w = self.op.matvec(self.Q[j])
+        if self.W is not None:
+            self.W[j] = w
+        self.alpha.append(float(torch.dot(w, self.Q[j])))
+        B = self.Q[: j + 1]
+        for _ in range(2):  # full reorthogonalization against every basis vector, twice
+            w = torch.addmv(w, B.T, B @ w, alpha=-1)
+        b = float(torch.linalg.vector_norm(w))
+        self.beta.append(b)
+        self.m = j + 1
+        self.broke = b <= self.breakdown * max(abs(x) for x in self.alpha) or not math.isfinite(b)
+        if self.broke or self.m >= self.m_max:
+            return False
+        if j + 1 == self.Q.shape[0]:
+            grow = min(self.Q.shape[0], self.m_max + 1 - self.Q.shape[0])
+            self.Q = torch.cat([self.Q, self.Q.new_empty(grow, self.op.size)])
+            if self.W is not None:
+                self.W = torch.cat([self.W, self.W.new_empty(grow, self.op.size)])
+        torch.div(w, b, out=self.Q[j + 1])
+        return True
+
+    def ritz(self) -> tuple["np.ndarray", "np.ndarray"]:
+        """Ritz values (ascending) and the eigenvectors ``S [m, m]`` of ``T_m`` (float64, NumPy)."""
+        return tridiagonal_eigh(self.alpha, self.beta[: self.m - 1])
+
+
 # --- algorithms ----------------------------------------------------------------------------------------
 def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 1e-8, max_iter: int | None = None,
             seed: int = 0, v0: Tensor | None = None, check_every: int = 1, converge: str = "residual") -> EigenResult:
@@ -170,38 +230,18 @@ def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 
         q = start_vector(d, seed, op.dtype, op.device)
     else:
         q = q / nq
-    rows = min(m_max + 1, 16)
-    Q = torch.empty(rows, d, dtype=op.dtype, device=op.device)  # the basis q_j
-    W = torch.empty(rows, d, dtype=op.dtype, device=op.device)  # the products A q_j
-    alpha: list[float] = []
-    beta: list[float] = []
-    Q[0] = q
-    m, theta, S = 0, None, None
-    for j in range(m_max):
-        w = op.matvec(Q[j])
-        W[j] = w
-        alpha.append(float(torch.dot(w, Q[j])))
-        B = Q[: j + 1]
-        for _ in range(2):  # full reorthogonalization against every basis vector, twice
-            w = torch.addmv(w, B.T, B @ w, alpha=-1)
-        b = float(torch.linalg.vector_norm(w))
-        beta.append(b)
-        m = j + 1
-        breakdown = b <= 1e-14 * max(abs(x) for x in alpha) or not math.isfinite(b)
-        if not breakdown and m < m_max:
-            if j + 1 == Q.shape[0]:
-                grow = min(Q.shape[0], m_max + 1 - Q.shape[0])
-                Q = torch.cat([Q, Q.new_empty(grow, d)])
-                W = torch.cat([W, W.new_empty(grow, d)])
-            torch.div(w, b, out=Q[j + 1])
+    kr = Krylov(op, q, m_max)
+    theta = S = None
+    while True:
+        more = kr.step()
+        m = kr.m
         # every step while the tridiagonal eigensolve is cheap (O(m^3)), then every m / 32 steps
-        if breakdown or m == m_max or (m >= k and (m - k) % max(check_every, m // 32, 1) == 0):
-            theta, S = _tridiagonal_eigh(alpha, beta[: m - 1])
-            if breakdown or _met(theta, S, b, k, which, tol, converge):
+        if not more or (m >= k and (m - k) % max(check_every, m // 32, 1) == 0):
+            theta, S = kr.ritz()
+            if not more or _met(theta, S, kr.beta[-1], k, which, tol, converge):
                 break
-    if theta is None or theta.size != m:
-        theta, S = _tridiagonal_eigh(alpha, beta[: m - 1])
-    met = _met(theta, S, beta[m - 1], k, which, tol, converge)
+    Q, W = kr.Q, kr.W
+    met = _met(theta, S, kr.beta[-1], k, which, tol, converge)
     idx = _select_np(theta, k, which)
     vals = torch.as_tensor(theta[idx], dtype=op.dtype, device=op.device)
     Sk = torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
@@ -215,9 +255,12 @@ def lanczos(A: Tensor | object, k: int = 6, which: str = "top", *, tol: float = 
     return EigenResult(vals, vecs, res, m, met)
 
 
-def _tridiagonal_eigh(alpha: list[float], beta: list[float]) -> tuple["np.ndarray", "np.ndarray"]:
-    """Eigenpairs (ascending) of the symmetric tridiagonal matrix: LAPACK ``stev`` directly (a few
-    microseconds for the small matrices of a Lanczos run; SciPy's wrapper costs more than the solve)."""
+def tridiagonal_eigh(alpha: list[float], beta: list[float]) -> tuple["np.ndarray", "np.ndarray"]:
+    """Eigenpairs (ascending values, eigenvectors as columns) of the symmetric tridiagonal matrix
+    with diagonal ``alpha`` and off-diagonal ``beta``, in float64: LAPACK ``stev`` directly (a few
+    microseconds for the small matrices of a Lanczos run; SciPy's wrapper costs more than the
+    solve), SciPy's ``eigh_tridiagonal`` if it reports a failure. The one solver of every Lanczos
+    user here (eigenpairs, sharpness, SLQ)."""
     if len(alpha) == 1:
         return np.asarray(alpha, dtype=np.float64), np.ones((1, 1))
     w, S, info = dstev(np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64), compute_v=1)
@@ -249,15 +292,6 @@ def _met(theta: "np.ndarray", S: "np.ndarray", b: float, k: int, which: str, tol
     others[np.arange(idx.size), idx] = np.inf
     gap = others.min(axis=1)
     return bool((np.minimum(est, est**2 / np.maximum(gap, 1e-300)) <= tol * scale).all())
-
-
-def _ritz(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
-    """Eigenpairs of the small symmetric tridiagonal matrix (LAPACK stemr via SciPy, O(m^2); the
-    m-vectors cross to NumPy once per check, never per matrix-vector product)."""
-    a = alpha.detach().cpu().double().numpy()
-    b = beta.detach().cpu().double().numpy()
-    w, S = eigh_tridiagonal(a, b)
-    return torch.from_numpy(w).to(alpha), torch.from_numpy(S).to(alpha)
 
 
 def exact_eigen(H: Tensor, k: int = 6, which: str = "top") -> EigenResult:
@@ -320,10 +354,12 @@ def slq_density(A: Tensor | object, *, n_vectors: int = 8, steps: int = 80, grid
     nodes, weights = [], []
     for i in range(n_vectors):
         v = (torch.randint(0, 2, (op.size,), generator=g, dtype=torch.int64) * 2 - 1).to(op.device, op.dtype)
-        r = _tridiagonal(op, v, steps)
-        theta, S = _ritz(*r)
-        nodes.append(theta)
-        weights.append(S[0] ** 2)
+        kr = Krylov(op, v / torch.linalg.vector_norm(v), steps, products=False, breakdown=SLQ_BREAKDOWN)
+        while kr.step():
+            pass
+        theta, S = kr.ritz()
+        nodes.append(torch.from_numpy(theta).to(op.device, op.dtype))
+        weights.append(torch.from_numpy(S[0] ** 2).to(op.device, op.dtype))
     N, W = _pad(nodes, weights)
     lo, hi = float(N.min()), float(N.max())
     span = max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
@@ -341,28 +377,6 @@ def _pad(nodes: list[Tensor], weights: list[Tensor]) -> tuple[Tensor, Tensor]:
     N = torch.stack([torch.cat([t, t[-1:].expand(m - t.numel())]) for t in nodes])
     W = torch.stack([torch.cat([w, w.new_zeros(m - w.numel())]) for w in weights])
     return N, W
-
-
-def _tridiagonal(op: object, v: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    """``(alpha, beta)`` of ``steps`` Lanczos steps from ``v`` with full reorthogonalization."""
-    d = op.size
-    Q = torch.zeros(steps, d, dtype=op.dtype, device=op.device)
-    alpha, beta = [], []
-    q = v / v.norm()
-    for j in range(steps):
-        Q[j] = q
-        w = op.matvec(q)
-        alpha.append(torch.dot(w, q))
-        for _ in range(2):
-            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
-        b = w.norm()
-        if j == steps - 1 or b <= 1e-12 * max(abs(float(a)) for a in alpha):
-            break
-        beta.append(b)
-        q = w / b
-    a = torch.stack(alpha)
-    bt = torch.stack(beta) if beta else torch.zeros(0, dtype=op.dtype, device=op.device)
-    return a, bt
 
 
 def spectral_density(problem: Problem, theta: Tensor, **kw: object) -> SpectralDensity:

@@ -16,9 +16,11 @@ into one small recurrence per eigenvalue (seeds/003, lines ~1850-2460 and ~3690-
   ``[[1 - lr h (1 + beta c), -lr beta^2], [c h, beta]]``, for ``c = 1`` the classical
   ``z^2 - (1 + beta)(1 - lr h) z + beta (1 - lr h)``.
 
-Coupled ``weight_decay`` adds ``wd`` to every ``h``. The spectral radius ``rho = max_i |z_i|`` is the
+Coupled ``weight_decay`` adds ``wd`` to every ``h``. ``momentum = 0`` ignores dampening (``c = 1``),
+as ``torch.optim.SGD`` and ``core.optimizers`` do. The spectral radius ``rho = max_i |z_i|`` is the
 predicted rate: the distance to the minimizer shrinks by about ``rho`` per step, the loss gap by
-``rho^2``.
+``rho^2`` (measured rates: ``core.metrics``). Where ``rho`` crosses 1, the stability limits, is
+``core.stability`` (``curvature_limit``, ``lr_limit``), the one definition the tree uses.
 
 **Momentum conventions.** The lecture writes the low-pass filter with the *new* input weighted by
 ``b``: ``a_{t+1} = (1 - b) a_t + b g_t``, ``w_{t+1} = w_t - eta a_{t+1}`` (small ``b`` = more smoothing).
@@ -43,9 +45,9 @@ from torch import Tensor
 
 from core.errors import LabError
 from core.stability import LINEAR_KINDS, defaults, momentum_parts
+
 ZERO_EIGEN = 1e-12  # eigenvalues at or below this fraction of the largest are a null space: excluded from rates
 
-Number = float | Tensor
 #: a discriminant ``T^2 - 4D`` within this many ulps of ``T^2 + 4|D|`` is a double root: the rounding
 #: of ``T = 1 + beta - lr c h`` (a few ulps of its terms) moves it by up to ~6 ulps of that scale
 DOUBLE_ROOT_ULPS = 32

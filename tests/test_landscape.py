@@ -280,26 +280,6 @@ def test_cuda_grid_equals_cpu_grid():
     torch.testing.assert_close(a.values, b.values, rtol=1e-10, atol=1e-12)
 
 
-def test_sharpness_tracked_along_a_run_matches_dense_eigenvalues_and_limits():
-    from core.sharpness import as_result_dict, track_sharpness
-    from core.stability import curvature_limit
-
-    q = make_problem("quadratic", {"eigenvalues": [1.0, 4.0]})
-    r = run(q, [Group("gd", "gd", [{"lr": 0.1}], torch.tensor([[1.0, 1.0]])),
-                Group("hb", "momentum", [{"lr": 0.1, "momentum": 0.5}], torch.tensor([[1.0, 1.0]]))], 12)
-    tr = track_sharpness(r, every=5)
-    assert tr["gd"].steps == [0, 5, 10, 12] and tr["gd"].values == pytest.approx([4.0] * 4)
-    assert tr["gd"].limit == pytest.approx(20.0) and tr["hb"].limit == pytest.approx(2 * 1.5 / 0.1)
-    assert curvature_limit("adam", {"lr": 0.1}) is None
-    assert as_result_dict(tr)["gd"][5] == pytest.approx(4.0)
-    # a 513-parameter net takes the Lanczos path, warm-started; it must agree with the dense Hessian
-    p = make_problem("heart_net")
-    r = run(p, [Group("gd", "gd", [{"lr": 0.5}], p.initial_point(0)[None])], 6)
-    tr = track_sharpness(r, every=3, tol=1e-10)["gd"]
-    dense = [float(torch.linalg.eigvalsh(p.hessian(r.thetas[t, 0]))[-1]) for t in tr.steps]
-    assert tr.values == pytest.approx(dense, rel=1e-8)
-
-
 def test_problems_without_filters_get_unit_random_directions():
     bowl = make_problem("bowl")  # its minimum is the default centre: filter normalization would vanish there
     s = compute_surface(bowl, directions="random", resolution=5, seed=2)

@@ -1,6 +1,9 @@
-"""Hessian spectra: exact, Lanczos (top, bottom, warm start), stochastic Lanczos quadrature (float64)."""
+"""Hessian spectra: exact, Lanczos (top, bottom, warm start), stochastic Lanczos quadrature, the
+sharpness along a run (float64); one Lanczos loop and one tridiagonal solver under all of them."""
 
 from dataclasses import dataclass
+
+import numpy as np
 
 import pytest
 import torch
@@ -9,7 +12,9 @@ from torch import Tensor
 from core.errors import LabError
 from core.problems import make_problem
 from core.problems.base import Problem
-from core.spectra import DenseOperator, LambdaOperator, exact_eigen, hessian_eigen, lanczos, sharpness, slq_density, spectral_density
+from core.engine import Group, run
+from core.spectra import (DenseOperator, Krylov, LambdaOperator, exact_eigen, hessian_eigen, lanczos, sharpness, slq_density,
+                          spectral_density, tridiagonal_eigh)
 
 F64 = torch.float64
 
@@ -136,6 +141,73 @@ def test_slq_density_integrates_to_one_and_matches_moments():
     lin = make_problem("linear", {"n": 100, "d": 20, "condition": 10.0, "seed": 2})
     sd = spectral_density(lin, torch.zeros(20, dtype=F64), n_vectors=4, steps=20)
     torch.testing.assert_close(sd.nodes.max(), lin.hessian_eigenvalues().max(), rtol=1e-9, atol=0)
+
+
+def test_lanczos_and_slq_share_one_loop_and_one_tridiagonal_solver():
+    """SLQ's quadrature nodes from a start vector are exactly the Ritz values Lanczos computes
+    from that vector (the same Krylov loop and solver: bit for bit, not within a tolerance)."""
+    A, _ = _spd(120, seed=5)
+    steps = 30
+    dens = slq_density(A, n_vectors=1, steps=steps, seed=7)
+    g = torch.Generator().manual_seed(7)  # slq_density's first Rademacher vector
+    v = (torch.randint(0, 2, (120,), generator=g, dtype=torch.int64) * 2 - 1).to(F64)
+    ritz = lanczos(A, k=steps, which="bottom", tol=0.0, max_iter=steps, v0=v)  # tol 0: all 30 steps
+    assert ritz.iterations == steps
+    assert torch.equal(dens.nodes[0], ritz.eigenvalues)
+    # the loop by hand: T's eigenpairs from the one solver; Q orthonormal, Q A Q^T = T
+    kr = Krylov(DenseOperator(A), v / v.norm(), steps)
+    while kr.step():
+        pass
+    Q = kr.Q[: kr.m]
+    T = np.diag(kr.alpha) + np.diag(kr.beta[: kr.m - 1], 1) + np.diag(kr.beta[: kr.m - 1], -1)
+    torch.testing.assert_close(Q @ Q.T, torch.eye(steps, dtype=F64), rtol=0, atol=1e-13)
+    torch.testing.assert_close(Q @ A @ Q.T, torch.from_numpy(T), rtol=0, atol=1e-11)
+    torch.testing.assert_close(kr.W[: kr.m], Q @ A, rtol=0, atol=1e-12)
+    w, S = kr.ritz()
+    assert np.equal(w, dens.nodes[0].numpy()).all()
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(T @ S, S * w, rtol=0, atol=1e-12)
+
+
+def test_tridiagonal_solver_matches_dense_eigh_and_handles_one_row():
+    g = np.random.default_rng(3)
+    a, b = g.normal(size=12), g.normal(size=11)
+    w, S = tridiagonal_eigh(list(a), list(b))
+    T = np.diag(a) + np.diag(b, 1) + np.diag(b, -1)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(T), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(S.T @ S, np.eye(12), rtol=0, atol=1e-13)
+    w1, S1 = tridiagonal_eigh([2.5], [])
+    assert w1.tolist() == [2.5] and S1.tolist() == [[1.0]]
+
+
+def test_krylov_stops_at_an_invariant_subspace():
+    """A rank-3 operator: the basis breaks down after at most 4 vectors (3 + the start's null part)."""
+    g = torch.Generator().manual_seed(1)
+    L = torch.randn(50, 3, generator=g, dtype=F64)
+    kr = Krylov(DenseOperator(L @ L.T), torch.ones(50, dtype=F64) / 50**0.5, 50, products=False)
+    while kr.step():
+        pass
+    assert kr.broke and kr.m <= 4 and kr.W is None
+
+
+def test_sharpness_tracked_along_a_run_matches_dense_eigenvalues_and_limits():
+    from core.sharpness import as_result_dict, track_sharpness
+    from core.stability import curvature_limit
+
+    q = make_problem("quadratic", {"eigenvalues": [1.0, 4.0]})
+    r = run(q, [Group("gd", "gd", [{"lr": 0.1}], torch.tensor([[1.0, 1.0]])),
+                Group("hb", "momentum", [{"lr": 0.1, "momentum": 0.5}], torch.tensor([[1.0, 1.0]]))], 12)
+    tr = track_sharpness(r, every=5)
+    assert tr["gd"].steps == [0, 5, 10, 12] and tr["gd"].values == pytest.approx([4.0] * 4)
+    assert tr["gd"].limit == pytest.approx(20.0) and tr["hb"].limit == pytest.approx(2 * 1.5 / 0.1)
+    assert curvature_limit("adam", {"lr": 0.1}) is None
+    assert as_result_dict(tr)["gd"][5] == pytest.approx(4.0)
+    # a 513-parameter net takes the Lanczos path, warm-started; it must agree with the dense Hessian
+    p = make_problem("heart_net")
+    r = run(p, [Group("gd", "gd", [{"lr": 0.5}], p.initial_point(0)[None])], 6)
+    tr = track_sharpness(r, every=3, tol=1e-10)["gd"]
+    dense = [float(torch.linalg.eigvalsh(p.hessian(r.thetas[t, 0]))[-1]) for t in tr.steps]
+    assert tr.values == pytest.approx(dense, rel=1e-8)
 
 
 def test_bad_arguments_are_lab_errors():
