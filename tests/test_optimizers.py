@@ -560,7 +560,7 @@ def test_schedule_hook_scales_by_the_step_count():
     # on a constant gradient g, theta_k = theta_0 - lr sum_{j<k} 0.5^j g
     g = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
     tx = T.scale_by_learning_rate(lambda count: 0.1 * 0.5 ** count.to(torch.float64))
-    theta, state = torch.zeros(1, 2, dtype=torch.float64), None
+    theta = torch.zeros(1, 2, dtype=torch.float64)
     state = tx.init(theta)
     for k in range(1, 6):
         updates, state = tx.update(g, state, theta)
@@ -585,3 +585,17 @@ def test_transforms_refuse_what_torch_optim_refuses_or_cannot_mean():
     theta = torch.ones(1, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="decoupled weight decay must come after"):
         tx.update(theta, tx.init(theta), theta)
+
+
+def test_a_chain_without_a_learning_rate_adds_its_update_as_is():
+    """Composability beyond the public rules: with no scale_by_learning_rate there is no sign and
+    no step size; RMS scaling with alpha = 0 turns g into sign(g) exactly (sqrt(g^2) = |g|)."""
+    theta = torch.ones(1, 2, dtype=torch.float64)
+    g = torch.tensor([[1.5, -2.0]], dtype=torch.float64)
+    rms = T.chain(T.scale_by_rms(0.0, 0.0))
+    updates, _ = rms.update(g, rms.init(theta), theta)
+    assert torch.equal(T.materialize(updates), torch.sign(g))
+    assert torch.equal(apply_updates(theta, updates), theta + torch.sign(g))
+    descent = T.chain(rms, T.scale_by_learning_rate(0.25))
+    updates, _ = descent.update(g, descent.init(theta), theta)
+    assert torch.equal(apply_updates(theta, updates), theta - 0.25 * torch.sign(g))

@@ -93,10 +93,15 @@ def materialize(u: Updates | Tensor) -> Tensor:
     if u.decay is not None:
         raise ValueError("a decoupled weight decay must come after the transforms that use the update's values")
     x = u.num if u.den is None else u.num / u.den
-    if u.coef is None and u.div is None:
-        return x
-    step = _f64(1.0) if u.coef is None else u.coef
-    return x * _c(step if u.div is None else step / u.div, x)
+    step = _step_size(u)
+    return x if step is None else x * _c(step, x)
+
+
+def _step_size(u: Updates) -> Tensor | None:
+    """``coef / div`` in float64 (torch: ``lr / bias_correction``), or None when both are 1."""
+    if u.div is None:
+        return u.coef
+    return 1 / u.div if u.coef is None else u.coef / u.div
 
 
 def _scaled(u: Updates, factor: Tensor) -> Updates:
@@ -108,13 +113,14 @@ def apply_updates(params: Tensor, updates: Updates | Tensor) -> Tensor:
     if isinstance(updates, Tensor):
         return params + updates
     u = updates
-    coef = _f64(1.0).to(params.device) if u.coef is None else u.coef
     if u.decay is not None:  # torch: p.mul_(1 - lr * weight_decay)
-        params = params * _c(1 + coef * u.decay, params)
-    step = _c(coef if u.div is None else coef / u.div, params)
+        params = params * _c(1 + (u.decay if u.coef is None else u.coef * u.decay), params)
+    step = _step_size(u)
+    if step is None:
+        return params + (u.num if u.den is None else u.num / u.den)
     if u.den is None:  # torch: p.add_(num, alpha=-lr)
-        return torch.addcmul(params, step, u.num)
-    return params + step * u.num / u.den  # torch: p.addcdiv_(num, den, value=-lr / div)
+        return torch.addcmul(params, _c(step, params), u.num)
+    return params + _c(step, params) * u.num / u.den  # torch: p.addcdiv_(num, den, value=-lr / div)
 
 
 # --- combinators -----------------------------------------------------------------------------
