@@ -506,7 +506,7 @@ def test_every_accepted_colour_form_is_one_pyqtgraph_and_qt_draw():
     import pyqtgraph as pg
     from PyQt6.QtGui import QColor
 
-    from core.scenario.io import color
+    from core.scenario.schema import color
     from core.scenario.schema import COLOR_NAMES
 
     forms = ["#abc", "#ABCDEF", "#1f77b4", "#1f77b480", "#00000000", *COLOR_NAMES]

@@ -23,9 +23,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from core.errors import LabError
-from core.scenario.schema import (  # noqa: F401  (color: re-exported, the app's colour entry uses it)
-    EXPECTATIONS, GridSpec, Scenario, Table, color, join,
-)
+from core.scenario.schema import EXPECTATIONS, GridSpec, Scenario, Table, join
 from core.values import show
 
 #: the deepest nesting of arrays and tables a scenario may have (the schema itself needs about 8:
@@ -105,10 +103,6 @@ def _parse_toml(text: str, where: str) -> dict[str, Any]:
     except RecursionError:
         raise LabError(f"TOML nested too deeply to read (more than {MAX_DEPTH} levels of arrays or tables "
                        "are never needed)", "", where) from None
-    try:
-        _check_depth(data)
-    except LabError as exc:
-        raise LabError(exc.message, exc.path, where) from None
     return data
 
 
@@ -359,12 +353,6 @@ def validate(s: Scenario) -> Scenario:
     """A scenario edited in code (``model_copy(update=...)``), checked like a file and normalized
     (lists to tuples, integers to floats where a float is meant): what ``load(save(s))`` gives."""
     return from_dict(to_dict(s), s.source)
-
-
-def replace(s: BaseModel, **changes: Any) -> Any:
-    """A copy of a scenario (or one of its tables) with ``changes``, unvalidated, like
-    ``dataclasses.replace`` was; :func:`validate` checks a whole scenario."""
-    return s.model_copy(update=changes)
 
 
 def get_path(s: Scenario, path: str) -> Any:

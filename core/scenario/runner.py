@@ -15,9 +15,8 @@ import torch
 from core.engine import Run, iterate
 from core.errors import Cancelled, LabError
 from core.problems.base import Problem
-from core.scenario.build import (  # noqa: F401  (build, start_points, ...: the names callers import from here)
-    MAX_TRAJECTORIES, RECORD_LIMIT, TRACK_SHARPNESS_DIM, Built, build, build_problem, directions, sharpness_every,
-    start_points, theory_numbers, wants_sharpness,
+from core.scenario.build import (  # noqa: F401  (build, sharpness_every, wants_sharpness: also imported from here)
+    Built, build, directions, sharpness_every, theory_numbers, wants_sharpness,
 )
 from core.scenario.schema import Scenario
 

@@ -621,7 +621,8 @@ class Order(Expectation):
 
 
 class Sharpness(Expectation):
-    """top Hessian eigenvalue (at step `at`, default the last) within `within` percent of 2/lr"""
+    """top Hessian eigenvalue (at step `at`, default the last) within `within` percent of the optimizer's
+    stability limit (2/lr for GD, 2(1+beta)/lr for heavy ball)"""
 
     check: Literal["sharpness"] = "sharpness"
     optimizer: Label = Field(description=_D["optimizer"])
