@@ -150,10 +150,12 @@ def check_csv_budget(scenario: Any, built: Any, allow_large: bool) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from core.files import FolderLock, atomic_dir, remove_stale_temporaries
-    from core.scenario import build, check, execute, load, save
+    from core.scenario import build, check, execute, loads, save
+    from core.scenario.io import read_text
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.file).stem
-    scenario = load(args.file)
+    text = read_text(args.file)
+    scenario = loads(text, args.file)
     built = build(scenario, args.device)  # once: every check that needs the problem; the CSV estimate and the run share it
     output_folder(out, Path(args.file))
     check_csv_budget(scenario, built, getattr(args, "allow_large", False))
@@ -174,9 +176,9 @@ def run_command(args: argparse.Namespace) -> int:
                                             required=o.required) for o in outcomes]
             (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2, default=str) + "\n", encoding="utf-8")
             written.append("summary.json")
-            # the scenario as it ran: the device actually asked for
+            # the scenario as it ran (the device actually asked for), with the file's comments and layout
             as_run = scenario.model_copy(update={"device": args.device or scenario.device})
-            save(as_run, tmp / "scenario.toml")
+            save(as_run, tmp / "scenario.toml", like=text)
             written.append("scenario.toml")
             if result.surface is not None:
                 result.surface.to_npz(tmp / "landscape.npz")

@@ -187,6 +187,20 @@ def test_files_of_an_earlier_run_do_not_survive_beside_new_ones(tmp_path):
     assert 'panels = ["convergence"]' in (out / "scenario.toml").read_text()
 
 
+def test_the_saved_scenario_keeps_the_files_comments_and_says_the_device_it_ran_on(tmp_path):
+    # before: scenario.toml was written afresh (every comment of the lecturer's file lost)
+    source = tmp_path / "annotated.toml"
+    text = "# my own notes, kept\n" + scenario(tmp_path).read_text().replace("lr = 0.15", "lr = 0.15  # slow on purpose")
+    source.write_text(text)
+    out = tmp_path / "results"
+    assert run(source, "--out", out) == 0  # with --device cpu
+    saved = (out / "scenario.toml").read_text()
+    assert saved.startswith("# my own notes, kept\n") and "lr = 0.15  # slow on purpose" in saved
+    # the file leaves device at its default (auto): one line is added, nothing else changes
+    assert 'device = "cpu"' in saved.splitlines()
+    assert [line for line in saved.splitlines() if line != 'device = "cpu"'] == text.splitlines()
+
+
 def test_a_folder_holding_other_files_is_refused_not_replaced(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()

@@ -410,6 +410,26 @@ def test_every_schema_key_is_documented():
             assert f"`{name}`" in docs, f"{cls.__name__}.{name} is not in docs/scenarios.md"
 
 
+def test_panel_names_come_from_the_registry(monkeypatch):
+    """core holds no list of panels: the lab registers them (lab/panels/names.py, imported by
+    conftest as by main.py); with none registered (core without the lab) any identifier passes."""
+    from core.scenario import registry
+
+    base = 'steps = 5\n[problem]\nkind = "quartic"\n[start]\npoints = [[2.5]]\n[[optimizers]]\nkind = "gd"\n'
+    assert registry.panel_names() == ("landscape", "convergence", "eigen", "model")
+    with pytest.raises(LabError, match=r"view\.panels\[1\]: 'eign' is not allowed \(did you mean 'eigen'\?\); allowed: landscape, "):
+        scenario(base + '[view]\npanels = ["landscape", "eign"]\n')
+    with pytest.raises(LabError, match=r"beats\[0\]\.panel: 'graph' is not allowed"):
+        scenario(base + '[[beats]]\nstep = 1\npanel = "graph"\n')
+    monkeypatch.setattr(registry, "_PANELS", ["landscape", "convergence"])
+    with pytest.raises(LabError, match=r"view\.panels\[0\]: 'eigen' is not allowed"):
+        scenario(base + '[view]\npanels = ["eigen"]\n')
+    monkeypatch.setattr(registry, "_PANELS", [])
+    assert scenario(base + '[view]\npanels = ["eign"]\n').view.panels == ("eign",)
+    with pytest.raises(LabError, match=r"view\.panels\[0\]: expected a panel name \(an identifier"):
+        scenario(base + '[view]\npanels = ["land scape"]\n')
+
+
 # --- the malformed-file corpus ------------------------------------------------------------------------
 BAD_MESSAGES = {
     "syntax_error": ("", r"TOML syntax error: .*\(at line 4, column 8\)"),

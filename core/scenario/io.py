@@ -229,13 +229,28 @@ def dumps(s: Scenario, like: str | None = None) -> str:
     if _same(before, after):
         return like
     try:
+        layout = _indents(doc)
         _apply(doc, before, after, root=True)
+        for item, indent in layout:  # tomlkit puts a blank line before a table a key was inserted above
+            item.trivia.indent = indent
         text = tomlkit.dumps(doc)
         if loads(text) == s:
             return text
     except Exception:  # noqa: BLE001  (a layout tomlkit cannot edit in place: write it afresh)
         pass
     return dump(s)
+
+
+def _indents(doc: Any) -> list[tuple[Any, str]]:
+    """Every table of the document with the whitespace before its header, as the file has it."""
+    import tomlkit
+
+    out = []
+    for _, item in doc.body:
+        for table in item.body if isinstance(item, tomlkit.items.AoT) else [item]:
+            if isinstance(table, tomlkit.items.Table):
+                out.append((table, table.trivia.indent))
+    return out
 
 
 def _same(a: Any, b: Any) -> bool:
