@@ -325,9 +325,11 @@ def test_the_setup_hash_covers_the_data_content():
 
 def test_two_jobs_into_one_folder_the_second_is_refused(single, tmp_path):
     """The first job holds the folder's lock while its plane takes seconds to build; the second is
-    refused at once, naming the first's process (today both pass the manifest check)."""
+    refused at once, naming the first's process (today both pass the manifest check). The plane
+    takes 12 s: the second process must start (import torch: about 4 s on a loaded 2-core machine)
+    while the first still holds the lock."""
     first = subprocess.Popen([sys.executable, HOOKED, "surface", *JOB, "--out", str(tmp_path), "--chunks", "5"],
-                             cwd=ROOT, env=_env({"slow_plane_s": 4}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             cwd=ROOT, env=_env({"slow_plane_s": 12}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:
         assert first.stdout.readline().strip() == PLANE_MARK
