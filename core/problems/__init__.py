@@ -129,10 +129,11 @@ def problem_parameters(kind: str) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(PROBLEMS[kind]).parameters)
 
 
-def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
-    """Builds a problem from its registry name and parameters; every mistake is a :class:`LabError`
-    located at ``problem.<key>``."""
-    params = dict(params or {})
+def check_problem(kind: str, params: dict[str, Any]) -> None:
+    """What the registry says about a ``[problem]`` table without building it: the kind exists,
+    every key is a parameter of its factory, the required ones are given, each value has its
+    annotated type (:func:`check_parameters`). The scenario schema checks this at load; a
+    :class:`LabError` located at ``problem.<key>``."""
     if kind not in PROBLEMS:
         raise LabError(f"unknown problem kind {kind!r}{suggest(kind, list(PROBLEMS))}; allowed: {', '.join(sorted(PROBLEMS))}", "problem.kind")
     sig = inspect.signature(PROBLEMS[kind])
@@ -144,6 +145,13 @@ def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
         if p.default is inspect.Parameter.empty and name not in params:
             raise LabError(f"problem {kind!r} needs {name!r}", f"problem.{name}")
     check_parameters(kind, params)
+
+
+def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
+    """Builds a problem from its registry name and parameters (:func:`check_problem` first); every
+    mistake is a :class:`LabError` located at ``problem.<key>``."""
+    params = dict(params or {})
+    check_problem(kind, params)
     try:
         problem = PROBLEMS[kind](**params)
     except LabError as exc:
@@ -173,5 +181,5 @@ def default_start(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"points": [point + [1.0] * max(0, problem.dim - len(point))]}
 
 
-__all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_value", "default_start", "make_problem",
+__all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_problem", "check_value", "default_start", "make_problem",
            "problem_parameters"]

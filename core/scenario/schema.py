@@ -287,25 +287,11 @@ class ProblemSpec(Table):
 
 
 def _check_problem(kind: str, params: dict[str, Any]) -> None:
-    """The problem's registry: its kind, the names of its parameters and their types (the checks
-    of :func:`core.problems.make_problem` that need no construction)."""
-    from core.problems import PROBLEMS, check_parameters, problem_parameters
+    """The problem registry's checks (:func:`core.problems.check_problem`), located in the table."""
+    from core.problems import check_problem
 
     try:
-        signature = problem_parameters(kind)
-    except KeyError:
-        raise LabError(f"unknown problem kind {kind!r}{suggest(kind, list(PROBLEMS))}; "
-                       f"allowed: {', '.join(sorted(PROBLEMS))}", "kind") from None
-    allowed = list(signature)
-    for key in params:
-        if key not in signature:
-            raise LabError(f"unknown key {key!r} for problem {kind!r}{suggest(key, allowed)}; "
-                           f"allowed: {', '.join(allowed) or '(none)'}", key)
-    for name, p in signature.items():
-        if p.default is p.empty and name not in params:
-            raise LabError(f"problem {kind!r} needs {name!r}", name)
-    try:
-        check_parameters(kind, params)
+        check_problem(kind, params)
     except LabError as exc:
         raise LabError(exc.message, exc.path.removeprefix("problem").removeprefix(".")) from None
 
