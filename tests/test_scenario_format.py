@@ -394,6 +394,9 @@ def test_landscape_minimum_off_centre_fails():
 
 
 def test_every_check_kind_is_covered_here_and_documented():
+    from core.scenario.schema import EXPECTATIONS
+
+    assert list(CHECKS) == list(EXPECTATIONS)  # a judge for every check the schema declares, and no other
     source = Path(__file__).read_text()
     docs = (ROOT / "docs" / "scenarios.md").read_text()
     for name in CHECKS:
