@@ -281,7 +281,8 @@ class ProblemSpec(Table):
         if "kind" not in data:
             raise LabError(cls._missing("kind"), "kind")
         kind = choice()(data.pop("kind"), "kind")
-        params = freeze(data)
+        given = data.pop("params") if isinstance(data.get("params"), dict) else {}  # ProblemSpec(params=...) in code
+        params = freeze({**given, **data})
         _check_problem(kind, params)
         return {"kind": kind, "params": params}
 
@@ -388,7 +389,9 @@ class OptimizerSpec(Table):
         if not label.strip():
             raise LabError("label is empty; give a short name such as 'GD, lr = 0.1'", "label")
         own = set(cls.keys())
-        hyper = {k: _hyper_value(v, k) for k, v in data.items() if k not in own and k not in cls.hidden}
+        given = data.get("hyper") if isinstance(data.get("hyper"), dict) else {}  # OptimizerSpec(hyper=...) in code
+        rest = {**given, **{k: v for k, v in data.items() if k not in own and k not in cls.hidden}}
+        hyper = {k: _hyper_value(v, k) for k, v in rest.items()}
         rule = get_rule(kind, "kind")
         names = [h.name for h in rule.hypers]
         for key, value in hyper.items():
@@ -400,7 +403,7 @@ class OptimizerSpec(Table):
             for j, v in enumerate(value if sweep else (value,)):
                 spec.check(v, f"{key}[{j}]" if sweep else key)
         out = {k: v for k, v in data.items() if k in own}
-        out.update(kind=kind, label=label, hyper={**dict(data.get("hyper", {})), **hyper})
+        out.update(kind=kind, label=label, hyper=hyper)
         return out
 
 
