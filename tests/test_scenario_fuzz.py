@@ -153,6 +153,19 @@ def test_valid_scenarios_load_round_trip_and_build(doc):
         raise
 
 
+@given(valid_documents(), valid_documents())
+def test_saving_one_scenario_like_the_text_of_another_gives_that_scenario(first, second):
+    """``dumps(s, like=text)`` edits ``text`` into ``s`` whatever the two have in common (tables
+    added, removed, emptied; other problems, optimizers, starts); it always loads back as ``s``."""
+    from core.scenario.io import dumps
+
+    text = tomli_w.dumps(_tomlable(first))
+    target = from_dict(second)
+    out = dumps(target, like=text)
+    assert loads(out) == target
+    assert dumps(from_dict(first), like=text) == text  # unchanged: the very same text
+
+
 # --- one-key mutations ------------------------------------------------------------------------------
 KEYS = ["format", "title", "steps", "seed", "device", "dtype", "problem", "kind", "start", "points", "grid", "random",
         "init", "n", "box", "optimizers", "label", "lr", "momentum", "b1", "noise", "batch_size", "view", "panels",
