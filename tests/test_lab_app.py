@@ -229,6 +229,19 @@ def test_problem_change_rebuilds_the_controls(window, two_d):
 
 
 # -- states a user must see --------------------------------------------------------------------------
+def test_a_long_busy_message_does_not_widen_the_window(window, qtbot, two_d):
+    # the busy text goes to the status bar and to the landscape's note; the note's width hint once
+    # grew the window past its size (an export of --size 1000x700 came out 1029 wide when the run
+    # went to the worker on a loaded machine)
+    opened(window, two_d)
+    width = window.width()
+    window.session.model.busy.emit("computing " + "a scenario with a very long title " * 12 + "(about 2 s) ...")
+    qtbot.wait(20)
+    assert window.busy_label.text().startswith("computing")
+    assert window.width() == width and window.minimumSizeHint().width() <= width
+    window.session.model.busy.emit("")
+
+
 def test_a_malformed_file_shows_the_error_and_keeps_the_session(window, tmp_path, two_d):
     opened(window, two_d)
     before, result = window.session.scenario, window.session.result

@@ -19,7 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QTransform
-from PyQt6.QtWidgets import QLabel, QPushButton, QStackedWidget, QVBoxLayout, QHBoxLayout, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from lab.panels.display import TRAIL, cache_axes, contour_levels, display_values, fading_brushes
 from lab.panels.legend import legend_names
@@ -62,6 +62,8 @@ class LandscapePanel(QWidget):
         self.tracks: list[dict[str, Any]] = []
         self.note = QLabel("")
         self.note.setStyleSheet("color: #555;")
+        # a long note (the busy message, the off-plane line) is clipped, never widens the window
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.toggle3d = QPushButton("3-D")
         self.toggle3d.setCheckable(True)
         self.toggle3d.setToolTip("Show the surface in 3-D (OpenGL)")
