@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: (module-name prefix, rank): the longest matching prefix decides; arrows point down only.
 LAYERS: tuple[tuple[str, int], ...] = (
-    ("core.errors", 0),
+    ("core.errors", 0), ("scenarios", 0),  # scenarios: the lesson library's location, no imports
     ("core.values", 1), ("core.files", 1), ("core.crash", 1), ("core.device", 1),
     ("core.datasets", 2),
     ("core.problems", 3), ("core.optimizers", 3),
@@ -67,7 +67,8 @@ def rank(module: str) -> int:
 
 
 def first_party() -> dict[str, Path]:
-    files = [*ROOT.glob("core/**/*.py"), *ROOT.glob("lab/**/*.py"), *ROOT.glob("commands/**/*.py"), ROOT / "main.py"]
+    files = [*ROOT.glob("core/**/*.py"), *ROOT.glob("lab/**/*.py"), *ROOT.glob("commands/**/*.py"),
+             *ROOT.glob("scenarios/*.py"), ROOT / "main.py"]
     out = {}
     for p in files:
         name = ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
