@@ -77,3 +77,33 @@ def test_the_landscape_draws_the_known_minima_of_the_view(window):
     landscape, view = window.panels.panel("landscape"), window.session.view
     x, y = landscape.minima.getData()
     np.testing.assert_array_equal(np.column_stack([x, y]), view.minima)
+
+
+def test_the_panel_names_are_one_qt_free_list_registered_with_the_schema():
+    """lab/panels/names.py is THE list: importing it needs no Qt (the CLI and the Qt-free session
+    register the names without PyQt6), and the schema's registry then holds exactly those names."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('PyQt6', 'pyqtgraph', 'PySide6'):\n"
+        "            raise ImportError('no Qt here: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from lab.panels.names import PANEL_NAMES, RIGHT\n"
+        "from core.scenario.registry import panel_names\n"
+        "assert panel_names() == PANEL_NAMES == ('landscape', 'convergence', 'eigen', 'model'), panel_names()\n"
+        "assert set(RIGHT) < set(PANEL_NAMES) and 'landscape' not in RIGHT\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_window_lists_every_panel_in_the_view_menu(window):
+    from lab.panels.names import PANEL_NAMES
+
+    assert tuple(window.panels.panels) == PANEL_NAMES
+    assert tuple(window.panel_actions) == PANEL_NAMES
