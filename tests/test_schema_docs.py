@@ -1,7 +1,7 @@
 """The docs are generated from the scenario models (core/scenario/schema.py): the key tables of
 docs/scenarios.md and docs/scenario.schema.json are what core.scenario.docs renders now, so a new
 key, default, bound or description reaches both or this test fails (run
-``python -m core.scenario.docs --write``)."""
+``scripts/scenario_docs.py --write``)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_key_tables_of_the_docs_are_generated_from_the_models():
     text = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
-    assert docs.render_docs(text) == text, "docs/scenarios.md is out of date: python -m core.scenario.docs --write"
+    assert docs.render_docs(text) == text, "docs/scenarios.md is out of date: scripts/scenario_docs.py --write"
 
 
 def test_the_json_schema_is_generated_from_the_models():
     text = (ROOT / "docs" / "scenario.schema.json").read_text(encoding="utf-8")
-    assert docs.render_json_schema() == text, "docs/scenario.schema.json is out of date: python -m core.scenario.docs --write"
+    assert docs.render_json_schema() == text, "docs/scenario.schema.json is out of date: scripts/scenario_docs.py --write"
 
 
 def test_a_drifted_table_or_a_missing_block_is_seen():

@@ -1,6 +1,6 @@
 """What is derived from the scenario models for people and tools: the key tables of
 ``docs/scenarios.md`` (between ``<!-- generated from core/scenario/schema.py: NAME -->`` markers)
-and ``docs/scenario.schema.json``. ``python -m core.scenario.docs --write`` rewrites both;
+and ``docs/scenario.schema.json``. ``.venv/bin/python scripts/scenario_docs.py --write`` rewrites both;
 ``--check`` exits 1 when either is out of date (``tests/test_schema_docs.py`` does the same).
 A new key needs nothing here: its field's type, default and description are the docs."""
 
@@ -134,42 +134,3 @@ def render_docs(text: str) -> str:
 
 def render_json_schema() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m core.scenario.docs --write``: regenerates the docs key tables and the JSON Schema;
-    ``--check`` exits 1 when either differs from what the models give."""
-    import argparse
-    import sys
-    from pathlib import Path
-
-    from core.files import atomic_write
-
-    parser = argparse.ArgumentParser(prog="python -m core.scenario.docs")
-    parser.add_argument("--write", action="store_true", help="rewrite docs/scenarios.md's tables and the JSON Schema")
-    parser.add_argument("--check", action="store_true", help="exit 1 if either is out of date")
-    args = parser.parse_args(argv)
-    _register_panels()
-    root = Path(__file__).resolve().parents[2]
-    md, js = root / "docs" / "scenarios.md", root / "docs" / "scenario.schema.json"
-    want = {md: render_docs(md.read_text(encoding="utf-8")), js: render_json_schema()}
-    stale = [p for p, text in want.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
-    if args.write:
-        for p in stale:
-            atomic_write(p, want[p])
-            print(f"wrote {p.relative_to(root)}")
-        return 0
-    for p in stale:
-        print(f"{p.relative_to(root)} is out of date: run python -m core.scenario.docs --write", file=sys.stderr)
-    return 1 if stale else 0
-
-
-def _register_panels() -> None:
-    """The lab's panel names (the generator documents them)."""
-    import importlib
-
-    importlib.import_module("lab.panels.names")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

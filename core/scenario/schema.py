@@ -12,7 +12,7 @@ Everything else derives from these models: loading (:mod:`core.scenario.io` vali
 document with ``Scenario.model_validate`` and turns the first error into the one-line
 :class:`~core.errors.LabError`: key path, bad value, what is allowed, did-you-mean), saving
 (``to_dict``), the key tables of ``docs/scenarios.md`` and ``docs/scenario.schema.json``
-(:mod:`core.scenario.docs`: ``python -m core.scenario.docs --write`` writes both;
+(:mod:`core.scenario.docs`: ``scripts/scenario_docs.py --write`` writes both;
 ``tests/test_schema_docs.py`` fails when they drift). A new top-level key is one field of :class:`Scenario` plus its consumer.
 
 What needs the problem itself (dimensions, labels of trajectories, the beats played in order) is
