@@ -260,3 +260,30 @@ def test_every_module_has_a_rank():
 @pytest.mark.parametrize("module,expected", [("core.scenario.io", 8), ("core.problems.linear", 3), ("lab.window", 17)])
 def test_rank_takes_the_longest_prefix(module, expected):
     assert rank(module) == expected
+
+
+def dynamic_imports(path: Path) -> list[str]:
+    """Modules named as strings to ``importlib.import_module`` / ``__import__`` (the AST import
+    graph cannot see these, so core may not use them to reach upward)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                found.append(node.args[0].value)
+    return found
+
+
+def test_core_names_no_upper_module_by_string():
+    bad = {str(p.relative_to(ROOT)): [m for m in dynamic_imports(p)
+                                      if m.split(".")[0] in ("lab", "commands", "main", "PyQt6", "pyqtgraph")]
+           for p in ROOT.glob("core/**/*.py")}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, f"core imports upward by name: {bad}"
+
+
+def test_dynamic_import_detector(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("import importlib\ndef f():\n    importlib.import_module('lab.panels.names')\n    __import__('x')\n")
+    assert dynamic_imports(src) == ["lab.panels.names", "x"]
