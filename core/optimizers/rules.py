@@ -193,7 +193,7 @@ def adamw(lr: Scalar = 0.001, b1: Scalar = 0.9, b2: Scalar = 0.999, eps: Scalar 
 
 
 @register("rmsprop", "RMSProp (Hinton 2012): theta -= lr g / (sqrt(EMA g^2) + eps)",
-          _lr(0.01), _beta("alpha", 0.99, "EMA coefficient of g^2"), HyperSpec("eps", 1e-8, low_open=True),
+          _lr(0.01), _beta("alpha", 0.99, "EMA coefficient of g^2"), HyperSpec("eps", 1e-8, low_open=True, doc="added to the root mean square"),
           _beta("momentum", 0.0, "momentum on the scaled step"), WD)
 def rmsprop(lr: Scalar = 0.01, alpha: Scalar = 0.99, eps: Scalar = 1e-8, momentum: Scalar = 0.0,
             weight_decay: Scalar = 0.0) -> GradientTransformation:
@@ -206,8 +206,9 @@ def rmsprop(lr: Scalar = 0.01, alpha: Scalar = 0.99, eps: Scalar = 1e-8, momentu
 
 
 @register("adagrad", "AdaGrad (Duchi et al. 2011): theta -= lr g / (sqrt(sum g^2) + eps)",
-          _lr(0.01), HyperSpec("lr_decay", 0.0), HyperSpec("eps", 1e-10, low_open=True),
-          HyperSpec("initial_accumulator_value", 0.0), WD)
+          _lr(0.01), HyperSpec("lr_decay", 0.0, doc="step size lr / (1 + (t - 1) lr_decay)"),
+          HyperSpec("eps", 1e-10, low_open=True, doc="added to the root of the sum"),
+          HyperSpec("initial_accumulator_value", 0.0, doc="starting value of the sum of g^2"), WD)
 def adagrad(lr: Scalar = 0.01, lr_decay: Scalar = 0.0, eps: Scalar = 1e-10, initial_accumulator_value: Scalar = 0.0,
             weight_decay: Scalar = 0.0) -> GradientTransformation:
     """torch.optim.Adagrad: ``s = s + g^2``, ``theta -= lr / (1 + (t - 1) lr_decay) g / (sqrt(s) + eps)``;

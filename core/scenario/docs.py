@@ -7,6 +7,7 @@ A new key needs nothing here: its field's type, default and description are the 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -111,10 +112,30 @@ def checks_table() -> str:
     return "\n".join(rows) + "\n\n" + "\n".join(keys)
 
 
+def _interval(h: Any) -> str:
+    lo = ("(" if h.low_open else "[") + f"{h.low:g}"
+    hi = (f"{h.high:g}" if math.isfinite(h.high) else "inf") + (")" if h.high_open else "]")
+    return f"{lo}, {hi}"
+
+
+def rules_table() -> str:
+    """The markdown table of the optimizer kinds and their hyperparameters, from the registry
+    (:data:`core.optimizers.OPTIMIZERS`): a new rule documents itself."""
+    from core.optimizers import OPTIMIZERS
+
+    rows = ["| kind | rule | hyperparameters (default, allowed interval: meaning) |", "|---|---|---|"]
+    for name, rule in OPTIMIZERS.items():
+        hypers = "; ".join(f"`{h.name}` = {h.default:g} in {_interval(h)}" + (f": {h.doc}" if h.doc else "")
+                           for h in rule.hypers)
+        rows.append(f"| `{name}` | {rule.label.replace('|', '/')} | {hypers.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 def docs_blocks() -> dict[str, str]:
     """Marker name -> generated markdown, for ``docs/scenarios.md``."""
     out = {name: key_table(cls) for name, cls in DOC_TABLES.items()}
     out["expect"] = checks_table()
+    out["rules"] = rules_table()
     return out
 
 

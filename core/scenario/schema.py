@@ -367,8 +367,7 @@ class OptimizerSpec(Table):
     hidden: ClassVar[tuple[str, ...]] = ("hyper",)
     sparse: ClassVar[tuple[str, ...]] = ("noise",)
 
-    kind: Text = Field("gd", description="the rule: gd, sgd, momentum, nesterov, momentum_lowpass, adam, adamw, rmsprop, "
-                                         "adagrad, ... (core.optimizers)")
+    kind: Text = Field("gd", description="the rule, one of the optimizer kinds below (core.optimizers.OPTIMIZERS)")
     label: Text = Field("", description="unique name used by captions, expectations and the legend (default: the kind)")
     color: Colour = Field(
         None, description="#rgb, #rrggbb or #rrggbbaa hex, or a colour name listed below")
