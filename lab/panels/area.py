@@ -9,20 +9,22 @@ from typing import Any
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from lab.panels.convergence import ConvergencePanel
-from lab.panels.landscape import LandscapePanel
-from lab.panels.names import PANEL_NAMES, RIGHT
+from lab.panels.names import PANEL_CLASSES, PANEL_NAMES, RIGHT
+
+
+def panel_class(name: str) -> type[QWidget]:
+    """The widget class of panel ``name`` (:data:`lab.panels.names.PANEL_CLASSES`)."""
+    import importlib
+
+    module, _, cls = PANEL_CLASSES[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 class PanelArea(QWidget):
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from lab.panels.eigen import EigenPanel
-        from lab.panels.model import ModelPanel
-
         self.session = session
-        classes = {"landscape": LandscapePanel, "convergence": ConvergencePanel, "eigen": EigenPanel, "model": ModelPanel}
-        self.panels: dict[str, QWidget] = {name: classes[name](session) for name in PANEL_NAMES}
+        self.panels: dict[str, QWidget] = {name: panel_class(name)(session) for name in PANEL_NAMES}
         self.right = QSplitter(Qt.Orientation.Vertical)
         for name in RIGHT:
             self.right.addWidget(self.panels[name])

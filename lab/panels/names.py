@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from core.scenario.registry import register_panel
 
-#: every panel, in the order the View menu lists them: the landscape on the left, the others
-#: stacked on the right (:data:`RIGHT`)
-PANEL_NAMES = ("landscape", "convergence", "eigen", "model")
+#: every panel and the widget class that draws it (``module:Class``, imported by
+#: :class:`lab.panels.area.PanelArea` only when the window is built, so this module needs no Qt),
+#: in the order the View menu lists them: the landscape on the left, the others stacked on the
+#: right (:data:`RIGHT`). A new panel is its module plus one line here.
+PANEL_CLASSES = {
+    "landscape": "lab.panels.landscape:LandscapePanel",
+    "convergence": "lab.panels.convergence:ConvergencePanel",
+    "eigen": "lab.panels.eigen:EigenPanel",
+    "model": "lab.panels.model:ModelPanel",
+}
+PANEL_NAMES = tuple(PANEL_CLASSES)
 #: the panels stacked in the right-hand column, top to bottom
 RIGHT = ("convergence", "eigen", "model")
 
