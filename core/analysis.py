@@ -47,7 +47,13 @@ class RunView:
     grad: np.ndarray | None = None  # [T+1, B, d] for 1-D problems (the tangent in the lecture's picture)
     curve_grad: np.ndarray | None = None  # 1-D problems: g'(w) on the surface's grid
     theory: dict[int, np.ndarray] = field(default_factory=dict)  # trajectory -> predicted series [T+1]
+    #: trajectory -> the per-step rate of ITS predicted series (``series_kind``'s units: the gap's is
+    #: the square of the distance's), from the modes its start excites (``core.theory.excited_rate``)
     rates: dict[int, float] = field(default_factory=dict)
+    #: trajectory -> the worst-case rate over every direction (``result.theory``'s predicted_rate, the
+    #: spectral radius, distance units): what the start does not excite is no part of ``rates``
+    worst_rates: dict[int, float] = field(default_factory=dict)
+    modes: dict[int, "Modes"] = field(default_factory=dict)  # trajectory -> per-mode error (:func:`mode_curves`)
     minima: np.ndarray | None = None  # [m, 2] known minima as the landscape draws them: (x, y), or (w, g(w)) in 1-D
     spectra: "Spectra | None" = None  # what the eigen panel draws (:func:`spectra`)
     model: "ModelArrays | None" = None  # what the model panel draws (:func:`model_view`), None when it has nothing
@@ -93,31 +99,79 @@ class RunView:
                        colors=colors, steps=int(run.steps), dim=problem.dim, coord_names=list(problem.coord_names),
                        coords=coords, off_plane=off, plane_value=plane, loss=loss, series=np.asarray(series, dtype=float), series_kind=kind,
                        last=last, diverged=run.diverged_step.numpy() >= 0, grad=grad, curve_grad=curve_grad)
-        view.theory, view.rates = _theory(result, view)
+        view.theory, view.rates, view.worst_rates, view.modes = _theory(result, view)
         return view
 
 
-def _theory(result: Any, view: RunView) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+#: the per-mode view shows at most this many eigendirections (spread over the excited spectrum)
+MAX_MODES = 8
+
+
+@dataclass
+class Modes:
+    """The error along Hessian eigenvectors ``q_j`` (Goh, "Why Momentum Really Works", Distill 2017)
+    of one trajectory on a quadratic or least squares: ``h [m]`` the eigenvalues of the directions
+    shown (at most :data:`MAX_MODES`, largest first), ``measured [T+1, m]`` ``q_j . (w_t - w*)`` of
+    the run, ``predicted [T+1, m]`` the same from ``core.theory.predict``, ``rates [m]`` the
+    per-step factor of each (``max |z|`` of that direction's iteration matrix)."""
+
+    h: np.ndarray
+    measured: np.ndarray
+    predicted: np.ndarray
+    rates: np.ndarray
+
+
+def mode_indices(h: np.ndarray, e0: np.ndarray, cap: int = MAX_MODES) -> np.ndarray:
+    """Which eigendirections the per-mode view shows: those the start excites
+    (``|e0_j| > core.theory.EXCITED max |e0|``), largest eigenvalue first, at most ``cap`` of them
+    evenly spread over that list (both ends kept)."""
+    from core.theory import EXCITED
+
+    size = np.abs(e0)
+    if not size.size or not np.isfinite(size).all() or size.max() == 0:
+        return np.zeros(0, dtype=int)
+    order = [j for j in np.argsort(-h, kind="stable") if size[j] > EXCITED * size.max()]
+    if len(order) > cap:
+        order = [order[k] for k in np.unique(np.round(np.linspace(0, len(order) - 1, cap)).astype(int))]
+    return np.asarray(order, dtype=int)
+
+
+def _theory(result: Any, view: RunView) -> tuple[dict[int, np.ndarray], dict[int, float], dict[int, float], dict[int, Modes]]:
     """Predicted curves from ``core.theory.predict`` (exact on quadratics and linear models, from
-    each trajectory's start) and the predicted rates of ``result.theory[label]``."""
-    curves, rates = {}, {}
+    each trajectory's start), each curve's own rate (``core.theory.excited_rate`` in the series'
+    units), the worst-case rates of ``result.theory[label]`` and the per-mode errors."""
+    curves, rates, worst, modes = {}, {}, {}, {}
     theory = getattr(result, "theory", None) or {}
     for i, label in enumerate(view.labels):
         rate = (theory.get(label) or {}).get("predicted_rate")
         if rate is not None and np.isfinite(rate):
-            rates[i] = float(rate)
-    if view.series_kind not in ("gap", "distance") or not rates:
-        return curves, rates
-    from core import theory as th
-
+            worst[i] = float(rate)
     run = result.run
-    for i in rates:
-        if run.thetas is None:
-            break
-        pred = th.predict(run.problem, view.kinds[i], view.hyper[i], run.thetas[0, i], view.steps)
-        if pred is not None and view.series_kind in pred:
+    if not worst or run.thetas is None:
+        return curves, rates, worst, modes
+    import torch
+
+    from core import theory as th
+    from core.metrics import predicted_rate_of
+
+    for i in worst:
+        start = run.thetas[0, i]
+        pred = th.predict(run.problem, view.kinds[i], view.hyper[i], start, view.steps)
+        if pred is None:
+            continue
+        if view.series_kind in ("gap", "distance"):
             curves[i] = pred[view.series_kind].detach().cpu().numpy()
-    return curves, rates
+            rates[i] = predicted_rate_of(view.series_kind, float(pred["rate"]))
+        h, Q, w_star = th.hessian_basis(run.problem)
+        pick = mode_indices(h.numpy(), pred["initial"].numpy())
+        if not pick.size:
+            continue
+        sel = torch.as_tensor(pick)
+        measured = (run.thetas[:, i].detach().cpu().double() - w_star) @ Q[:, sel]  # [T+1, m]
+        z = th.eigenvalues(view.kinds[i], view.hyper[i], h[sel]).abs().amax(dim=-1)
+        modes[i] = Modes(h=h[sel].numpy(), measured=measured.numpy(), predicted=pred["per_direction"][:, sel].numpy(),
+                         rates=z.numpy())
+    return curves, rates, worst, modes
 
 
 def _tensor(x: Any):
@@ -235,7 +289,9 @@ class Spectra:
       NaN padding, all NaN for optimizers the linear theory does not cover) and ``radius[s, i]``
       their largest modulus;
     - ``limits[i]``: the curvature the optimizer is stable below (``core.stability.curvature_limit``;
-      NaN when it has none) and ``limit_names[i]`` its formula."""
+      NaN when it has none) and ``limit_names[i]`` its formula;
+    - ``circles[i]``: the radius ``sqrt(beta)`` the heavy ball's complex eigenvalues lie on
+      (``core.theory.complex_radius``; NaN for other optimizers)."""
 
     mode: str
     steps: np.ndarray  # [S]
@@ -244,6 +300,7 @@ class Spectra:
     radius: np.ndarray  # [S, B]
     limits: np.ndarray  # [B]
     limit_names: list[str]
+    circles: np.ndarray | None = None  # [B]
 
     def row(self, step: int) -> int:
         return row_of(self.steps, step)
@@ -309,6 +366,14 @@ def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = Non
         if limit is not None:
             limits[i] = float(limit)
     names = [describe(k) for k in kinds]
+    circles = np.full(B, np.nan)
+    for i in range(B):
+        try:
+            r = theory.complex_radius(kinds[i], hypers[i])
+        except Exception:  # noqa: BLE001 - hyperparameters outside the theory's range have no circle
+            r = None
+        if r is not None:
+            circles[i] = r
     mode, basis = spectra_mode(run)
     empty = np.zeros((0, B, 0))
     if mode == "exact":
@@ -332,7 +397,7 @@ def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = Non
         H = torch.full((len(steps), B, problem.dim), math.nan, dtype=torch.float64)
         H[:, :n] = vals.reshape(len(steps), n, -1)
     else:
-        return Spectra(mode, np.zeros(0, dtype=int), empty, empty.astype(complex), np.zeros((0, B)), limits, names)
+        return Spectra(mode, np.zeros(0, dtype=int), empty, empty.astype(complex), np.zeros((0, B)), limits, names, circles)
     S, k = H.shape[0], H.shape[2]
     Z = np.full((S, B, 2 * k), np.nan + 0j)
     for kind in dict.fromkeys(kinds):
@@ -352,7 +417,7 @@ def spectra(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = Non
     with np.errstate(invalid="ignore"):
         mod = np.abs(Z)
         radius = np.where(np.isfinite(mod).any(axis=2), np.nanmax(np.where(np.isfinite(mod), mod, -np.inf), axis=2), np.nan)
-    return Spectra(mode, steps, np.asarray(H.numpy(), dtype=float), Z, radius, limits, names)
+    return Spectra(mode, steps, np.asarray(H.numpy(), dtype=float), Z, radius, limits, names, circles)
 
 
 @dataclass

@@ -233,7 +233,43 @@ def predict(problem: Any, kind: str, hyper: Mapping[str, Any] | None, start: Ten
     offset = -(wd / (h + wd)) * c if wd > 0 else torch.zeros_like(c)  # (w_wd - w*) in eigen coordinates
     e0 = Q.T @ (torch.as_tensor(start, dtype=h.dtype) - w_star) - offset
     per = error_curves(kind, hyper, h, e0, steps) + offset
-    return {"per_direction": per, "distance": per.norm(dim=1), "gap": 0.5 * (h * per * per).sum(dim=1), "eigenvalues": h}
+    return {"per_direction": per, "distance": per.norm(dim=1), "gap": 0.5 * (h * per * per).sum(dim=1), "eigenvalues": h,
+            "rate": excited_rate(kind, hyper, h, e0), "initial": e0}
+
+
+#: an eigendirection whose initial error is at most this fraction of the largest is not excited
+#: (a start on one eigenvector has round-off ~1e-16 along the others: it must not set the rate)
+EXCITED = 1e-9
+
+
+def excited_rate(kind: str, hyper: Mapping[str, Any] | None, h: Tensor, e0: Tensor) -> float:
+    """The asymptotic per-step factor of the distance to the fixed point from the initial error
+    ``e0 [n]`` (in the Hessian's eigenbasis, ``h [n]``): the largest ``|z|`` of the directions the
+    start excites, ``|e0_i| > EXCITED max |e0|`` (the null space excluded, as in
+    :func:`spectral_radius`). It is the rate of the curve :func:`predict` draws from that start, at
+    most the worst-case :func:`spectral_radius` (equal when the start has a component along the
+    slowest direction); 0 when the start is the fixed point. The loss gap shrinks by its square."""
+    h = torch.as_tensor(h, dtype=torch.float64)
+    e0 = torch.as_tensor(e0, dtype=torch.float64)
+    size = e0.abs()
+    if not size.numel() or not bool(size.isfinite().all()) or float(size.max()) == 0.0:
+        return 0.0
+    modes = eigenvalues(kind, hyper, h).abs().amax(dim=-1)  # [n]
+    heff = h + float(defaults(kind, hyper)["weight_decay"])
+    keep = (size > EXCITED * size.max()) & (heff > ZERO_EIGEN * heff.abs().max().clamp(min=1e-300))
+    return float(modes[keep].max()) if bool(keep.any()) else 0.0
+
+
+def complex_radius(kind: str, hyper: Mapping[str, Any] | None) -> float | None:
+    """The circle the iteration eigenvalues of a heavy ball lie on once they are complex (spirals):
+    ``|z| = sqrt(D) = sqrt(beta)`` (``momentum``, ``momentum_lowpass``; the product of the two roots
+    is ``D = beta`` for every curvature, :func:`char_poly`). None for other kinds: GD's roots are
+    real and Nesterov's ``D = beta (1 - lr h)`` depends on the curvature (no one circle)."""
+    if kind not in ("momentum", "momentum_lowpass"):
+        return None
+    beta, _ = momentum_parts(kind, defaults(kind, hyper))
+    beta = float(beta)
+    return math.sqrt(beta) if 0.0 <= beta < 1.0 else None
 
 
 def fixed_point(problem: Any, kind: str, hyper: Mapping[str, Any] | None) -> Tensor | None:

@@ -251,3 +251,105 @@ def test_tangents_of_a_one_parameter_problem_are_its_derivative():
     np.testing.assert_allclose(view.grad[..., 0], (4 * w**3 + 2 * w + 10) / 50, rtol=1e-12, atol=1e-15)
     a = np.asarray(result.surface.alphas, dtype=float)
     np.testing.assert_allclose(view.curve_grad, (4 * a**3 + 2 * a + 10) / 50, rtol=1e-12, atol=1e-15)
+
+
+# -- theory you can see (issue 12): each predicted curve's own rate, the bowl, per-mode errors, circles --
+def _lesson(name: str):
+    import core.scenario as sc
+    from pathlib import Path
+
+    scenario = sc.load(Path(__file__).resolve().parents[1] / "scenarios" / f"{name}.toml")
+    result = sc.execute(scenario, sharpness=False, landscape=False)
+    return result, analysis.run_view(result, scenario)
+
+
+def test_each_predicted_curve_carries_the_rate_of_the_modes_its_start_excites():
+    # linear_order_changes: sigma = 1 and 0.6 (Hessian 2 sigma^2 = 2 and 0.72), each start on one
+    # singular direction, so each curve is one factor |1 - lr h|: 0.6, 0.856 (lr 0.2), 0.8, 0.352 (lr 0.9).
+    # The worst case over both directions (what the legend used to show) is 0.856 and 0.8.
+    # Closed forms in float64; the eigenbasis comes from an SVD, so 1e-12 (a few ulps of ~1) holds anywhere.
+    _, view = _lesson("linear_order_changes")
+    assert view.series_kind == "distance"
+    assert [view.rates[i] for i in range(4)] == pytest.approx([0.6, 1 - 0.2 * 0.72, 0.8, 1 - 0.9 * 0.72], abs=1e-12)
+    assert [view.worst_rates[i] for i in range(4)] == pytest.approx([0.856, 0.856, 0.8, 0.8], abs=1e-12)
+    # each curve's rate is the slope it is drawn with: the ratio of its successive values
+    for i in range(4):
+        d = view.theory[i][:20]
+        np.testing.assert_allclose(np.abs(d[1:] / d[:-1]), view.rates[i], rtol=1e-10)
+
+
+def test_the_bowl_is_a_quadratic_with_predicted_curves():
+    # g = w1^2 + w2^2 + 2: Hessian 2 I, so w_k = (1 - 2 lr)^k w_0 and the distance is 2.5 |1 - 2 lr|^k
+    p = make_problem("bowl")
+    h, Q, w_star = theory.hessian_basis(p)
+    np.testing.assert_array_equal(h.numpy(), [2.0, 2.0])
+    _, view = _lesson("bowl_learning_rates")
+    assert sorted(view.theory) == [0, 1, 2, 3, 4]
+    for i, lr in enumerate([0.1, 0.3, 0.5, 0.75, 1.0]):
+        factor = abs(1 - 2 * lr)
+        assert view.rates[i] == pytest.approx(factor, abs=1e-15)
+        np.testing.assert_allclose(view.theory[i][:12], 2.5 * factor ** np.arange(12), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(view.theory[0], view.series[:, 0], rtol=1e-12)  # theory = what GD did
+
+
+def test_a_gap_curve_shrinks_by_the_square_of_the_distance_rate():
+    p = make_problem("quadratic", {"eigenvalues": [1.0, 10.0]})
+    e0 = torch.tensor([3.0, 0.0], **F64)  # only the h = 1 direction (the eigenvectors are the axes at angle 0)
+    rate = theory.excited_rate("gd", {"lr": 0.15}, torch.tensor([1.0, 10.0], **F64), e0)
+    assert rate == pytest.approx(0.85, abs=1e-15)  # |1 - 0.15 * 1|; the h = 10 factor |1 - 1.5| = 0.5 is not excited
+    both = theory.excited_rate("gd", {"lr": 0.15}, torch.tensor([1.0, 10.0], **F64), torch.tensor([0.0, 1.0], **F64))
+    assert both == pytest.approx(0.5, abs=1e-15)
+    assert theory.excited_rate("gd", {"lr": 0.15}, torch.tensor([1.0, 10.0], **F64), torch.zeros(2, **F64)) == 0.0
+    pred = theory.predict(p, "gd", {"lr": 0.15}, e0, 10)
+    assert pred["rate"] == pytest.approx(0.85, abs=1e-15)
+    g = pred["gap"].numpy()
+    np.testing.assert_allclose(g[1:] / g[:-1], 0.85**2, rtol=1e-12)
+
+
+def test_per_mode_errors_are_the_eigen_coordinates_of_the_run_and_their_prediction():
+    # zigzag-like quadratic: per direction j, e_j(t) = q_j . (w_t - w*) measured, equal to the
+    # iteration-matrix recurrence (exact on a quadratic: float64 round-off only, 1e-10 of the start)
+    p = make_problem("quadratic", {"eigenvalues": [1.0, 10.0], "angle": 30.0})
+    start = torch.tensor([[2.5, 1.5]], **F64)
+    r = run(p, [Group("hb", "momentum", [{"lr": 0.05, "momentum": 0.8}], start)], 30)
+
+    class Result:
+        run = r
+        theory = {"hb": {"predicted_rate": theory.predicted_rate(p, "momentum", {"lr": 0.05, "momentum": 0.8})}}
+        surface = None
+
+    view = analysis.RunView.from_result(Result(), {"view": {"convergence": "distance"}})
+    m = view.modes[0]
+    np.testing.assert_array_equal(m.h, [10.0, 1.0])  # largest first
+    h, Q, w_star = theory.hessian_basis(p)
+    direct = (r.thetas[:, 0].double() - w_star).numpy() @ Q.numpy()[:, [1, 0]]
+    np.testing.assert_allclose(m.measured, direct, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(m.predicted, m.measured, rtol=0, atol=1e-10)
+    # each direction's rate: max |z| of z^2 - (1 + beta - lr h) z + beta
+    for hj, rate in zip((10.0, 1.0), m.rates):
+        assert rate == pytest.approx(max(abs(np.roots([1.0, -(1.8 - 0.05 * hj), 0.8]))), abs=1e-12)
+
+
+def test_mode_indices_keep_the_excited_directions_spread_over_the_spectrum():
+    h = np.arange(20.0, 0.0, -1.0)  # 20 .. 1
+    e0 = np.ones(20)
+    e0[3] = 1e-13  # round-off along an eigenvector: not excited
+    pick = analysis.mode_indices(h, e0, cap=5)
+    assert len(pick) == 5 and pick[0] == 0 and pick[-1] == 19 and 3 not in pick
+    assert list(analysis.mode_indices(np.array([1.0, 2.0]), np.array([1.0, 1.0]))) == [1, 0]
+    assert analysis.mode_indices(np.array([1.0]), np.zeros(1)).size == 0
+
+
+def test_heavy_ball_spectra_carry_the_sqrt_beta_circle():
+    p = make_problem("quadratic", {"eigenvalues": [1.0, 10.0]})
+    start = torch.tensor([[2.5, 1.5]], **F64)
+    r = run(p, [Group("hb", "momentum", [{"lr": 0.05, "momentum": 0.81}], start),
+                Group("lp", "momentum_lowpass", [{"lr": 0.5, "beta": 0.64}], start),
+                Group("nag", "nesterov", [{"lr": 0.05, "momentum": 0.5}], start), Group("gd", "gd", [{"lr": 0.05}], start)], 5)
+    sp = analysis.spectra(r, _last(r))
+    assert sp.circles[0] == pytest.approx(0.9, abs=1e-15) and sp.circles[1] == pytest.approx(0.8, abs=1e-15)
+    assert np.isnan(sp.circles[2]) and np.isnan(sp.circles[3])  # Nesterov's |z| depends on h; GD's roots are real
+    # complex roots lie on it
+    z = sp.iteration[0, 0]
+    z = z[np.isfinite(z) & (np.abs(z.imag) > 0)]
+    assert z.size and np.allclose(np.abs(z), 0.9, atol=1e-12)

@@ -142,7 +142,8 @@ def test_the_registry_is_complete_at_import():
 def test_each_problem_offers_exactly_its_protocols():
     from core.problems.protocols import BatchLoss, ConstantHessian, DataProblem, ModelView, PlaneEvaluator
 
-    offers = {"linear": {DataProblem, ConstantHessian}, "quadratic": {ConstantHessian},
+    # the bowl is a quadratic (2 I): core.theory predicts its curves (issue 12)
+    offers = {"linear": {DataProblem, ConstantHessian}, "quadratic": {ConstantHessian}, "bowl": {ConstantHessian},
               **{k: {DataProblem, ModelView, PlaneEvaluator} for k in ("mlp", "net13", "heart_net")}}
     for kind, params in ALL_KINDS.items():
         p = make_problem(kind, params)
@@ -153,7 +154,7 @@ def test_each_problem_offers_exactly_its_protocols():
 
 def test_constant_hessian_eigenbasis_rebuilds_the_hessian_and_the_stationary_point_is_stationary():
     for kind, params in (("quadratic", {"eigenvalues": [1.0, -2.0, 5.0], "center": [0.5, 1.0, -1.0]}),
-                         ("linear", {"n": 30, "d": 3, "noise": 0.1, "seed": 2})):
+                         ("linear", {"n": 30, "d": 3, "noise": 0.1, "seed": 2}), ("bowl", {})):
         p = make_problem(kind, params)
         h, Q = p.eigenbasis()
         w = p.stationary_point()

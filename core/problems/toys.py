@@ -50,9 +50,12 @@ def quartic() -> Problem:
 
 def bowl() -> Problem:
     """The lecture's bowl ``g(w1, w2) = w1^2 + w2^2 + 2``; GD gives ``w_k = (1 - 2 lr)^k w_0``."""
-    return AnalyticProblem(kind="bowl", dim=2, coord_names=["w1", "w2"],
-                           fn=lambda t: (t**2).sum(dim=1) + 2.0,
-                           minima=_tensor([[0.0, 0.0]]), loss_star=2.0, box=[(-3.0, 3.0)] * 2)
+    # a quadratic 0.5 w^T (2 I) w + 2, so that core.theory knows its Hessian (issue 12: the bowl had
+    # no predicted curve while the lesson is about its rate |1 - 2 lr|)
+    return QuadraticProblem(kind="bowl", dim=2, coord_names=["w1", "w2"], A=2.0 * torch.eye(2, dtype=torch.float64),
+                            center=_tensor([0.0, 0.0]), offset=2.0, eigenvalues=_tensor([2.0, 2.0]),
+                            eigenvectors=torch.eye(2, dtype=torch.float64),
+                            minima=_tensor([[0.0, 0.0]]), loss_star=2.0, box=[(-3.0, 3.0)] * 2)
 
 
 def rotation_matrix(dim: int, angle: float = 0.0, seed: int | None = None) -> Tensor:
