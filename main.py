@@ -1,6 +1,6 @@
 """Loss Landscape Lab: ``python main.py`` (installed: ``landscape-lab``) opens the app on the
 default scenario (``scenarios.DEFAULT``, a shipped lesson found from any folder); sub-commands run
-headless (``run``, ``check``, ``export``, ``surface``; ``--help`` lists them all).
+headless (``run``, ``check``, ``export``, ``surface``, ``screenshots``; ``--help`` lists them all).
 
 This file only parses arguments: each sub-command lives in ``commands/<name>.py`` with a
 ``register(subparsers)`` that adds its parser and handler. Torch and Qt are imported lazily there,
@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("commands.gui", "commands.run", "commands.surface")
+COMMAND_MODULES = ("commands.gui", "commands.run", "commands.surface", "commands.screenshots")
 
 
 def build_parser() -> argparse.ArgumentParser:
