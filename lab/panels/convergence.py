@@ -1,15 +1,24 @@
 """The convergence panel: loss, loss - loss* or distance to the minimum against step, on a log
-axis, one curve per trajectory, the rate predicted by ``core.theory`` dashed beside it, and a
-cursor at the player's step (drag it to scrub)."""
+axis, one curve per trajectory, and a cursor at the player's step (drag it to scrub).
+
+Where ``core.theory`` predicts the curve (quadratics, least squares; ``RunView.theory``) the
+prediction is drawn ON TOP of the measured one in a contrasting style (a darker shade of the
+trajectory's colour, dashed, thicker, over a thin white halo) and labelled on the plot and in the
+legend with its own rate (``RunView.rates``: the slowest mode its start excites, in the series'
+units). The "per mode" box switches to the error along each Hessian eigenvector of the selected
+trajectory (``RunView.modes``; Goh, "Why Momentum Really Works", Distill 2017): measured solid,
+predicted dashed, one line per eigenvalue."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lab.panels.display import cache_axes
 from lab.panels.legend import collapsed, legend_names
@@ -18,9 +27,37 @@ from core.analysis import SERIES_NAMES
 FLOOR = 1e-16  # a gap that rounds to zero is drawn at this floor rather than vanishing from a log axis
 
 
+MEASURED_WIDTH = 2.0
+THEORY_WIDTH = 2.6  # thicker than the measured line, dashed: the measured colour shows between the dashes
+THEORY_Z, LABEL_Z = 5, 6  # above every measured curve (z 0)
+HALO_Z = -1  # the halo under every curve: it outlines a prediction against the grid without hiding the measured line
+#: eigendirections in the per-mode view: light (large eigenvalue, fast) to dark (small, slow)
+MODE_COLORS = ("#fdae61", "#f46d43", "#d73027", "#a50026", "#74add1", "#4575b4", "#313695", "#1b1b50")
+
+
 def positive(series: np.ndarray) -> np.ndarray:
     s = np.asarray(series, dtype=float)
     return np.where(np.isfinite(s), np.maximum(np.abs(s), FLOOR), np.nan)
+
+
+def theory_color(color: str) -> QColor:
+    """The predicted curve's colour: a dark shade of the trajectory's (contrasting on its own line,
+    still telling the trajectories apart)."""
+    c = QColor(pg.mkColor(color))
+    c.setAlpha(255)
+    return c.darker(250)
+
+
+def theory_pens(color: str) -> tuple[Any, Any]:
+    """(halo, dashes) pens of a predicted curve."""
+    halo = pg.mkPen(QColor(255, 255, 255, 220), width=THEORY_WIDTH + 3.0)
+    dash = pg.mkPen(theory_color(color), width=THEORY_WIDTH, style=Qt.PenStyle.CustomDashLine)
+    dash.setDashPattern([3.0, 2.0])
+    return halo, dash
+
+
+def rate_text(rate: float) -> str:
+    return f"{rate:.3g}/step"
 
 
 class ConvergencePanel(QWidget):
@@ -47,10 +84,21 @@ class ConvergencePanel(QWidget):
         self.curves: list[pg.PlotDataItem] = []
         self.owner: list[int] = []  # trajectory index of each curve
         self._signature: tuple = ()
+        self.labels: list[pg.TextItem] = []  # each predicted curve's rate, on the plot
         self.title = QLabel("<b>Convergence</b>")
+        self.per_mode = QCheckBox("per mode")
+        self.per_mode.setToolTip("the error along each Hessian eigenvector of the selected trajectory: measured solid, predicted dashed")
+        self.per_mode.setVisible(False)
+        self.per_mode.toggled.connect(lambda _on: self.refresh())
+        self._mode_of = -1  # the trajectory the per-mode view shows
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.per_mode)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.title)
+        lay.addLayout(head)
         lay.addWidget(self.plot, 1)
         self._setting = False
         session.result_changed.connect(self.refresh)
@@ -61,18 +109,10 @@ class ConvergencePanel(QWidget):
         if view is None:
             return
         steps = np.arange(view.steps + 1)
-        wanted = []  # (owner, x, y, pen, name) per curve; name None: not in the legend
-        legend = legend_names(view, view.labels)  # a large sweep family is one line (lab.panels.legend)
-        grouped = collapsed(view)
-        for i in range(view.size):
-            n = view.last[i] + 1
-            wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=2), legend.get(i)))
-            if i in view.theory:
-                rate = view.rates.get(i)
-                name = None if i not in legend else "theory" if i in grouped or not rate else f"theory, rate {rate:.3g}"
-                wanted.append((i, steps, positive(view.theory[i]),
-                               pg.mkPen(view.colors[i], width=1.3, style=Qt.PenStyle.DashLine), name))
-        signature = tuple((w[0], w[4], view.colors[w[0]]) for w in wanted)
+        self.per_mode.setVisible(bool(view.modes))
+        modes = self.per_mode.isChecked() and bool(view.modes)
+        wanted = self._mode_curves(view, steps) if modes else self._curves(view, steps)
+        signature = tuple((w[0], w[4], w[5], w[6]) for w in wanted)
         if signature == self._signature:  # same curves (a knob moved): new data in place
             for c, w in zip(self.curves, wanted):
                 c.setData(w[1], w[2])
@@ -82,17 +122,90 @@ class ConvergencePanel(QWidget):
                 self.item.removeItem(c)
             self.legend.clear()
             self.curves, self.owner = [], []
-            for i, x, y, pen, name in wanted:
+            for i, x, y, pen, name, z, _color in wanted:
                 c = pg.PlotDataItem(x, y, pen=pen, name=name, connect="finite")
+                c.setZValue(z)
                 self.item.addItem(c)
                 self.curves.append(c)
                 self.owner.append(i)
-        self.item.setLabel("left", SERIES_NAMES.get(view.series_kind, view.series_kind))
+        kind = SERIES_NAMES.get(view.series_kind, view.series_kind)
+        self.title.setText("<b>Convergence</b>" + (f" per eigenvector of {html.escape(view.labels[self._mode_of])}" if modes else ""))
+        self.item.setLabel("left", "|error along each eigenvector|" if modes else kind)
         self.cursor.setBounds((0, view.steps))
         self.item.setXRange(0, view.steps, padding=0.02)
-        ys = positive(view.series[np.isfinite(view.series)]) if np.isfinite(view.series).any() else np.array([1.0])
-        self.item.setYRange(np.log10(np.nanmin(ys)), np.log10(np.nanmax(ys)), padding=0.05)
+        data = np.concatenate([np.ravel(w[2]) for w in wanted if not w[5]] or [np.array([1.0])])  # measured only
+        ys = data[np.isfinite(data)] if np.isfinite(data).any() else np.array([1.0])
+        lo, hi = np.log10(np.nanmin(ys)), np.log10(np.nanmax(ys))
+        self.item.setYRange(lo, hi, padding=0.05)
+        self._label_theory(view, wanted, lo, hi)
         self.set_frame(self.session.frame)
+
+    def _curves(self, view: Any, steps: np.ndarray) -> list[tuple]:
+        """(owner, x, y, pen, name, z, theory?) per curve; name None: not in the legend. A
+        prediction is two items, its halo and its dashes (the dashes carry the legend entry)."""
+        self._mode_of = -1
+        wanted = []
+        legend = legend_names(view, view.labels)  # a large sweep family is one line (lab.panels.legend)
+        grouped = collapsed(view)
+        for i in range(view.size):
+            n = view.last[i] + 1
+            wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=MEASURED_WIDTH),
+                           legend.get(i), 0, False))
+        for i in range(view.size):  # every prediction above every measured curve
+            if i in view.theory:
+                rate = view.rates.get(i)
+                name = None if i not in legend else "theory" if i in grouped or rate is None else f"theory {rate_text(rate)}"
+                halo, dash = theory_pens(view.colors[i])
+                y = positive(view.theory[i])
+                wanted.append((i, steps, y, halo, None, HALO_Z, True))
+                wanted.append((i, steps, y, dash, name, THEORY_Z, True))
+        return wanted
+
+    def _mode_curves(self, view: Any, steps: np.ndarray) -> list[tuple]:
+        """The selected trajectory's error along each eigenvector (``RunView.modes``), or the first
+        trajectory that has them."""
+        sel = self.session.selected
+        i = sel if sel in view.modes else min(view.modes)
+        self._mode_of = i
+        m = view.modes[i]
+        n = view.last[i] + 1
+        wanted = []
+        for j, h in enumerate(m.h):
+            color = MODE_COLORS[j % len(MODE_COLORS)]
+            wanted.append((i, steps[:n], positive(m.measured[:n, j]), pg.mkPen(color, width=MEASURED_WIDTH),
+                           f"h = {h:.3g}: {rate_text(float(m.rates[j]))}", 0, False))
+        for j in range(len(m.h)):
+            halo, dash = theory_pens(MODE_COLORS[j % len(MODE_COLORS)])
+            y = positive(m.predicted[:, j])
+            wanted.append((i, steps, y, halo, None, HALO_Z, True))
+            wanted.append((i, steps, y, dash, "theory" if j == 0 else None, THEORY_Z, True))
+        return wanted
+
+    def _label_theory(self, view: Any, wanted: list[tuple], lo: float, hi: float) -> None:
+        """Each prediction's own rate, written beside it where it leaves the shown range (or at its end)."""
+        for t in self.labels:
+            self.item.removeItem(t)
+        self.labels = []
+        dashes = [w for w in wanted if w[5] and w[3].style() == Qt.PenStyle.CustomDashLine]
+        if self._mode_of >= 0:
+            named = [(w, rate_text(float(r))) for w, r in zip(dashes, view.modes[self._mode_of].rates)]
+        else:
+            named = [(w, rate_text(view.rates[w[0]])) for w in dashes if w[0] in view.rates]
+        for w, text in named:
+            y = np.log10(w[2])
+            # where the curve leaves the shown range or reaches the floor, else 85 % along it
+            inside = np.flatnonzero(np.isfinite(y) & (y >= lo) & (y <= hi) & (w[2] > 10 * FLOOR))
+            if not inside.size:
+                continue
+            k = int(inside[-1])
+            k = int(inside[int(0.85 * (len(inside) - 1))]) if k >= len(y) - 1 else k
+            right = w[1][k] > 0.5 * view.steps  # the text on the side with room
+            label = pg.TextItem(text, color=w[3].color(), anchor=(1.0, 1.0) if right else (0.0, 1.0),
+                                fill=pg.mkBrush(255, 255, 255, 190))
+            label.setPos(float(w[1][k]), float(y[k]))
+            label.setZValue(LABEL_Z)
+            self.item.addItem(label)
+            self.labels.append(label)
 
     def set_frame(self, step: int) -> None:
         view = self.session.view
@@ -101,8 +214,11 @@ class ConvergencePanel(QWidget):
         self._setting = True
         self.cursor.setValue(step)
         self._setting = False
+        if self._mode_of >= 0 and self.session.selected != self._mode_of and self.session.selected in view.modes:
+            self.refresh()  # the per-mode view follows the selected trajectory
+            return
         xs, ys, brushes = [], [], []
-        for i in range(view.size):
+        for i in range(view.size if self._mode_of < 0 else 0):
             if step <= view.last[i]:
                 v = positive(view.series[step, i : i + 1])[0]
                 if np.isfinite(v):
@@ -124,6 +240,8 @@ class ConvergencePanel(QWidget):
     def highlight(self, label: str | None) -> None:
         view = self.session.view
         if view is None:
+            return
+        if self._mode_of >= 0:
             return
         for c, i in zip(self.curves, self.owner):
             on = label is None or label in (view.labels[i], view.entry[i])

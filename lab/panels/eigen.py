@@ -7,8 +7,13 @@ computed and its bounds) and computes nothing itself.
   that become complex, i.e. spirals); for other small problems those of each trajectory's
   linearization at its iterate of the player's step (the Hessian there), so they move with the
   player. They follow lr and beta live because every knob change re-runs the session.
-- **Hessian spectrum** at the selected trajectory's iterate, as bars, with its optimizer's
-  stability line ``core.stability.curvature_limit`` (GD ``2 / lr``, heavy ball ``2 (1 + beta) / lr``).
+  Every trajectory keeps its points, a diverged one too (they show why it diverged: ``|z| > 1``);
+  the plane autoranges past the unit circle to the largest ``|z|``; a heavy ball's ``sqrt(beta)``
+  circle (``Spectra.circles``), where its complex eigenvalues lie, is drawn dashed in its colour.
+- **Hessian spectrum** at the selected trajectory's iterate, as bars (on a log axis when the
+  positive spectrum spans more than :data:`LOG_SPREAD`), with every optimizer's own stability line
+  ``core.stability.curvature_limit`` in its colour (GD ``2 / lr``, heavy ball ``2 (1 + beta) / lr``;
+  the selected trajectory's drawn thicker and labelled with its formula).
 - **Sharpness along the run** (nets): the top Hessian eigenvalue per step against each
   trajectory's stability line (the same limit; Cohen et al. 2021, edge of stability), tracked by the
   session in the worker once the run is on screen.
@@ -26,6 +31,7 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from lab.panels.display import cache_axes
 
 SPECTRUM_K = 20  # bars shown at most
+LOG_SPREAD = 100.0  # bars on a log axis when the largest shown eigenvalue is more than this times the smallest (all > 0)
 
 
 class EigenPanel(QWidget):
@@ -56,9 +62,12 @@ class EigenPanel(QWidget):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#1f77b4")
         self.spec_plot.addItem(self.bars)
         self.spec_plot.setLabel("bottom", "index (largest first)")
-        self.limit = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DashLine),
-                                     label="stability limit", labelOpts={"color": "#d62728", "position": 0.9})
-        self.spec_plot.addItem(self.limit)
+        self.limits: list[pg.InfiniteLine] = []  # one per distinct stability limit, in its trajectories' colour
+        self.circles: list[Any] = []  # the sqrt(beta) circles of heavy-ball trajectories
+        self.log_bars = False  # the bars' axis is log10 (see LOG_SPREAD)
+        self.waiting = pg.TextItem("", color="#555", anchor=(0.5, 0.5))  # the sharpness tracker's progress
+        self.waiting.setVisible(False)
+        self.spec_plot.addItem(self.waiting, ignoreBounds=True)
         self.sharp_items: list[Any] = []  # per trajectory: its sharpness curve and its stability line
         self.sharp_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#444"))
         self.spec_plot.addItem(self.sharp_cursor)
@@ -73,6 +82,7 @@ class EigenPanel(QWidget):
         session.result_changed.connect(self.refresh)
         session.extras_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
+        session.progress.connect(self._progress)
 
     # -- per run ---------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -92,14 +102,16 @@ class EigenPanel(QWidget):
             self.points.append(sp)
         self.circle_plot.setVisible(self._mode != "sharpness")
         self.bars.setVisible(self._mode != "sharpness")
-        self.limit.setVisible(self._mode != "sharpness")
         self.sharp_cursor.setVisible(self._mode == "sharpness")
+        self._draw_circles(view)
+        self._draw_limits(view)
         for it in self.sharp_items:
             self.spec_plot.removeItem(it)
         self.sharp_items = []
         axis = self.spec_plot.getAxis("bottom")
         if self._mode == "sharpness":
             axis.setTickSpacing()
+            self._set_log(False)
             self._draw_sharpness(view, sharp)
         else:
             axis.setTickSpacing(major=5, minor=1)
@@ -129,7 +141,80 @@ class EigenPanel(QWidget):
                                         symbolSize=4, symbolBrush=color, symbolPen=None)
                 self.spec_plot.addItem(curve)
                 self.sharp_items.append(curve)
-        self.note.setText("" if sharp else "tracking the sharpness along the run (in the background) ...")
+        self.waiting.setVisible(not sharp)
+        if not sharp:
+            self._progress(0, 0)
+        else:
+            self.note.setText("")
+
+    def _progress(self, done: int, total: int) -> None:
+        """While the sharpness is tracked in the background, a labelled progress state instead of an
+        empty plot (``done / total`` from the extras job; nothing known yet: no percentage)."""
+        if self._mode != "sharpness" or not self.waiting.isVisible():
+            return
+        jobs = getattr(self.session, "jobs", {})
+        if "run" in jobs:  # a new run is on its way: this progress is not the tracker's
+            return
+        percent = f" {int(100 * done / total)} %" if total > 0 else ""
+        text = f"tracking the sharpness along the run ...{percent}"
+        self.waiting.setText(text)
+        self.note.setText(text + " (in the background; the curves appear when it is done)")
+        vb = self.spec_plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        self.waiting.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def _draw_circles(self, view: Any) -> None:
+        """Each distinct heavy-ball radius ``sqrt(beta)`` (``Spectra.circles``), dashed, in the colour
+        of the first trajectory that has it."""
+        for c in self.circles:
+            self.circle_plot.removeItem(c)
+        self.circles = []
+        radii = view.spectra.circles if view.spectra.circles is not None else np.full(view.size, np.nan)
+        seen: list[float] = []
+        t = np.linspace(0, 2 * np.pi, 241)
+        for i, r in enumerate(radii):
+            if not np.isfinite(r) or any(abs(r - q) < 1e-12 for q in seen):
+                continue
+            seen.append(float(r))
+            c = pg.PlotDataItem(r * np.cos(t), r * np.sin(t), pen=pg.mkPen(view.colors[i], width=1.2, style=Qt.PenStyle.DashLine))
+            label = pg.TextItem(f"√β = {r:.3g}", color=view.colors[i], anchor=(0.5, 0.0))  # under the circle, inside the unit one
+            label.setPos(0.0, -float(r))
+            for it in (c, label):
+                self.circle_plot.addItem(it)
+                self.circles.append(it)
+
+    def _draw_limits(self, view: Any) -> None:
+        """Every distinct finite stability limit (``Spectra.limits``) as a dashed line in the colour
+        of the first trajectory with it; positions are set per frame (:meth:`_place_limits`)."""
+        for line in self.limits:
+            self.spec_plot.removeItem(line)
+        self.limits = []
+        if self._mode == "sharpness":
+            return
+        spectra = view.spectra
+        groups: dict[float, list[int]] = {}
+        for i, limit in enumerate(spectra.limits):
+            if np.isfinite(limit):
+                groups.setdefault(float(limit), []).append(i)
+        sel = self._limits_for = self.session.selected
+        for k, (limit, members) in enumerate(groups.items()):
+            mine = sel in members
+            i = sel if mine else members[0]
+            name = spectra.limit_names[i]
+            text = (name if len(name) <= 6 else "limit") + f" = {limit:.3g}" if mine else f"{limit:.3g}"
+            line = pg.InfiniteLine(angle=0, pen=pg.mkPen(view.colors[i], width=2.4 if mine else 1.3, style=Qt.PenStyle.DashLine),
+                                   label=text, labelOpts={"color": view.colors[i], "position": 0.8 - 0.22 * (k % 4),
+                                                          "fill": pg.mkBrush(255, 255, 255, 200)})
+            line.limit = limit  # the curvature it marks (its position is log10 of it on a log axis)
+            line.owners = members
+            line.setZValue(5 if mine else 4)
+            self.spec_plot.addItem(line)
+            self.limits.append(line)
+
+    def _set_log(self, on: bool) -> None:
+        if on != self.log_bars:
+            self.log_bars = on
+            self.spec_plot.setLogMode(False, on)
 
     # -- per frame -------------------------------------------------------------------------------
     def hessian_spectrum(self, step: int) -> np.ndarray | None:
@@ -167,43 +252,43 @@ class EigenPanel(QWidget):
         spectra = view.spectra
         row = spectra.row(step)
         shown = h[:SPECTRUM_K]
-        self.bars.setOpts(x=np.arange(len(shown)), height=shown, width=0.6)
-        limits = []
         radii = []
         for i, sp in enumerate(self.points):
             z = spectra.iteration[row, i]
             z = z[np.isfinite(z)]
-            if not z.size or (view.diverged[i] and step > view.last[i]):
+            if not z.size:
                 sp.clear()
                 continue
-            sp.setData(z.real, z.imag)
-            limits.append(float(spectra.limits[i]))
+            sp.setData(z.real, z.imag)  # a diverged trajectory keeps its points: |z| > 1 is why it diverged
             radii.append(f"<span style='color:{view.colors[i]}'>ρ = {spectra.radius[row, i]:.3f}</span>")
-        sel = self.session.selected
-        limit = float(spectra.limits[sel])
-        self._set_limit(limit, spectra.limit_names[sel])
-        finite = [x for x in ([limit] + limits) if np.isfinite(x)]
-        top = max(float(shown[0]) if len(shown) else 1.0, finite[0] if finite else 0.0)
-        self.spec_plot.setYRange(min(0.0, float(np.min(shown))) if len(shown) else 0.0, top * 1.1, padding=0)
+        if getattr(self, "_limits_for", None) != self.session.selected:  # the selected line is the thick, labelled one
+            self._draw_limits(view)
+        limits = [line.limit for line in self.limits]
+        positive = len(shown) and float(np.min(shown)) > 0
+        self._set_log(bool(positive and float(shown[0]) > LOG_SPREAD * float(np.min(shown))))
+        if self.log_bars:
+            floor = np.log10(float(np.min(shown))) - 0.5  # bars rise from half a decade below the smallest
+            self.bars.setOpts(x=np.arange(len(shown)), y0=floor, height=np.log10(shown) - floor, width=0.6)
+            for line in self.limits:
+                line.setValue(np.log10(line.limit) if line.limit > 0 else floor)
+            top = np.log10(max([float(shown[0])] + [x for x in limits if x > 0]))
+            self.spec_plot.setYRange(floor, top + 0.15 * (top - floor), padding=0)
+        else:
+            self.bars.setOpts(x=np.arange(len(shown)), y0=0, height=shown, width=0.6)
+            for line in self.limits:
+                line.setValue(line.limit)
+            top = max([float(shown[0]) if len(shown) else 1.0] + limits)
+            bottom = min(0.0, float(np.min(shown))) if len(shown) else 0.0
+            self.spec_plot.setYRange(bottom, top + 0.1 * (top - bottom), padding=0)
         self.spec_plot.setXRange(-0.6, max(len(shown), 1) - 0.4, padding=0)
         z_all = [p.getData() for p in self.points if p.data.size]
-        r = max([1.05] + [float(np.max(np.hypot(x, y))) * 1.05 for x, y in z_all if len(x)])
-        self.circle_plot.setRange(xRange=(-min(r, 3), min(r, 3)), yRange=(-min(r, 3), min(r, 3)), padding=0)
+        r = max([1.05] + [float(np.max(np.hypot(x, y))) * 1.08 for x, y in z_all if len(x)])
+        self.circle_plot.setRange(xRange=(-r, r), yRange=(-r, r), padding=0)
         text = " &nbsp; ".join(radii)
         if self._mode == "local":
             at = int(spectra.steps[row])
             text = f"at step {at}: " + text + " (|z| &lt; 1 locally stable)"
         self.note.setText(text)
-
-    def _set_limit(self, limit: float, name: str = "") -> None:
-        """The selected trajectory's stability line (``Spectra.limits``, NaN: none)."""
-        if np.isfinite(limit):
-            self.limit.setValue(limit)
-            # the formula where it fits on the line's label (GD's "2/lr"), else the value
-            self.limit.label.setFormat(name if len(name) <= 6 else f"limit {limit:.3g}")
-            self.limit.setVisible(True)
-        else:
-            self.limit.setVisible(False)
 
     def set_font_size(self, points: int | None) -> None:
         from lab.style import set_plot_font
