@@ -1,6 +1,6 @@
 """Batched Adam trajectories vs a loop of torch.optim.Adam, same problem, same run.
 
-    .venv/bin/python benchmarks/bench_optimizers.py [--trajectories 10000] [--steps 1000] [--loop-sample 100]
+    .venv/bin/python benchmarks/bench_optimizers.py [--trajectories 10000] [--steps 1000] [--loop-sample 100] [--json PATH]
 
 The batched side advances all trajectories of Rosenbrock together through core.engine (one
 gradient call and one Adam update per step for the whole batch). The peer is what one writes with
@@ -61,7 +61,11 @@ def main() -> None:
     ap.add_argument("--loop-sample", type=int, default=100)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     ap.add_argument("--lr", type=float, default=0.01)
+    from _common import add_json_option, check_json_target, record, write_json
+
+    add_json_option(ap)
     a = ap.parse_args()
+    check_json_target(a.json)
     dtype = getattr(torch, a.dtype)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     batched(64, 20, dtype, a.lr)  # warm-up
@@ -77,6 +81,9 @@ def main() -> None:
     print(f"  loop time for all, estimated : {a.trajectories / sample * tl:8.1f} s")
     print(f"  speed-up (batched / loop)    : {rate_b / rate_l:8.0f}x   (target >= 100x)")
     print(f"  sampled final points equal   : {same}")
+    # the loop's time for all trajectories, estimated from the sample (its ratio is the rates' ratio)
+    write_json(a.json, [record(f"adam_{a.trajectories}x{a.steps}_batched", tb, baseline="torch.optim.Adam loop",
+                               baseline_s=a.trajectories / sample * tl, target=100)])
     if not same:
         sys.exit(1)
 
