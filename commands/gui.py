@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from scenarios import DEFAULT as DEFAULT_SCENARIO  # the shipped lesson, found relative to its package
 
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--gif", metavar="OUT", help="animation of the panels over the run")
     e.add_argument("--mp4", metavar="OUT", help="animation as MP4 (needs imageio-ffmpeg)")
     e.add_argument("--step", type=int, default=None, help="step shown in the PNG (default: the last)")
-    e.add_argument("--every", type=int, default=1, help="animate every k-th step (default 1)")
+    e.add_argument("--every", type=int, default=None,
+                   help="animate every k-th step (default: 1, or what keeps the animation to 300 frames)")
     e.add_argument("--fps", type=int, default=15, help="frames per second of the animation (default 15)")
     e.add_argument("--size", default="1500x900", help="window size WxH in pixels (default 1500x900)")
     e.set_defaults(handler=export_handler)
@@ -68,7 +70,8 @@ def export_options(args: argparse.Namespace) -> tuple[int, int]:
     from core.values import MAX_STEPS, integer
 
     integer(1, MAX_FPS)(args.fps, "--fps")
-    integer(1, MAX_STEPS)(args.every, "--every")
+    if args.every is not None:
+        integer(1, MAX_STEPS)(args.every, "--every")
     if args.step is not None:
         integer(0, MAX_STEPS)(args.step, "--step")
     m = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", args.size or "")
@@ -78,6 +81,23 @@ def export_options(args: argparse.Namespace) -> tuple[int, int]:
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
         raise LabError(f"each side must be {MIN_SIDE} to {MAX_SIDE} pixels, got {w}x{h}", "--size")
     return w, h
+
+
+def _printer(out: str) -> Any:
+    """Progress of an animation export on stdout: one line per tenth of the frames (and the last),
+    so a log stays short and a terminal shows the export moving."""
+    import time
+
+    start = time.monotonic()
+    shown: set[int] = set()
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth not in shown or done == total:
+            shown.add(tenth)
+            print(f"exporting {out}: frame {done}/{total} ({time.monotonic() - start:.1f} s)", flush=True)
+
+    return progress
 
 
 def export_handler(args: argparse.Namespace) -> int:
@@ -126,8 +146,9 @@ def export_handler(args: argparse.Namespace) -> int:
                 raise LabError(message) if message else LabError("the scenario did not run", "", args.file)
         for out in (args.gif, args.mp4):
             if out:
-                n = export.animation(window.session, window.panels, out, fps=args.fps, every=args.every)
-                print(f"wrote {out} ({n} frames)")
+                n = export.animation(window.session, window.panels, out, fps=args.fps, every=args.every,
+                                     progress=_printer(out))
+                print(f"wrote {out} ({n} frames)", flush=True)
         if args.png:
             window.session.set_frame(window.session.steps if args.step is None else args.step)
             export.png(window, args.png)
