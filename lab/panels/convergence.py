@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QColor
+from PyQt6.QtGui import QColor, QFont
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lab.panels.display import cache_axes
@@ -85,6 +85,7 @@ class ConvergencePanel(QWidget):
         self.owner: list[int] = []  # trajectory index of each curve
         self._signature: tuple = ()
         self.labels: list[pg.TextItem] = []  # each predicted curve's rate, on the plot
+        self._points: int | None = None  # the font size lecture mode set (None: the default)
         self.title = QLabel("<b>Convergence</b>")
         self.per_mode = QCheckBox("per mode")
         self.per_mode.setToolTip("the error along each Hessian eigenvector of the selected trajectory: measured solid, predicted dashed")
@@ -203,6 +204,10 @@ class ConvergencePanel(QWidget):
             label = pg.TextItem(text, color=w[3].color(), anchor=(1.0, 1.0) if right else (0.0, 1.0),
                                 fill=pg.mkBrush(255, 255, 255, 190))
             label.setPos(float(w[1][k]), float(y[k]))
+            if self._points:
+                font = label.textItem.font()
+                font.setPointSize(max(self._points - 4, 8))
+                label.setFont(font)
             label.setZValue(LABEL_Z)
             self.item.addItem(label)
             self.labels.append(label)
@@ -235,6 +240,11 @@ class ConvergencePanel(QWidget):
         from lab.style import set_plot_font
 
         set_plot_font(self.item, points)
+        self._points = points
+        for label in self.labels:
+            font = label.textItem.font()
+            font.setPointSize(max(points - 4, 8) if points else QFont().pointSize())
+            label.setFont(font)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
 
     def highlight(self, label: str | None) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab.panels.display import cache_axes
@@ -142,7 +143,12 @@ class EigenPanel(QWidget):
                 self.spec_plot.addItem(curve)
                 self.sharp_items.append(curve)
         self.waiting.setVisible(not sharp)
-        if not sharp:
+        if not sharp:  # the axes the curves will have (steps, up past the lines), not the cursor's autorange
+            finite = view.spectra.limits[np.isfinite(view.spectra.limits)]
+            top = float(finite.max()) * 1.2 if finite.size else 1.0
+            self.spec_plot.setXRange(0, max(view.steps, 1), padding=0.02)
+            self.spec_plot.setYRange(0, top, padding=0)
+            self.waiting.setPos(max(view.steps, 1) / 2, top / 2)
             self._progress(0, 0)
         else:
             self.note.setText("")
@@ -159,9 +165,6 @@ class EigenPanel(QWidget):
         text = f"tracking the sharpness along the run ...{percent}"
         self.waiting.setText(text)
         self.note.setText(text + " (in the background; the curves appear when it is done)")
-        vb = self.spec_plot.getViewBox()
-        (x0, x1), (y0, y1) = vb.viewRange()
-        self.waiting.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def _draw_circles(self, view: Any) -> None:
         """Each distinct heavy-ball radius ``sqrt(beta)`` (``Spectra.circles``), dashed, in the colour
@@ -293,6 +296,9 @@ class EigenPanel(QWidget):
     def set_font_size(self, points: int | None) -> None:
         from lab.style import set_plot_font
 
+        font = self.waiting.textItem.font()
+        font.setPointSize(points or QFont().pointSize())
+        self.waiting.setFont(font)
         for p in (self.circle_plot, self.spec_plot):
             set_plot_font(p, points)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
