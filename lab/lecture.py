@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.style import CAPTION_PT, LECTURE_CAPTION_PT
+
 LECTURE_FONT_PT = 20
 
 
@@ -32,9 +34,12 @@ class Lecture:
         return tuple(getattr(self.session.scenario, "beats", ()) or ())
 
     def reset(self) -> None:
+        """The lecture starts over from the current scenario. Once the problem kind is no longer
+        the file's (``window.stale()``) the beats describe another problem: none are played."""
         self.index = -1
         self.base = self.session.scenario
-        self.timeline = tuple(getattr(self.session.scenario, "beats", ()) or ())
+        stale = getattr(self.window, "stale", lambda: False)()
+        self.timeline = () if stale else tuple(getattr(self.session.scenario, "beats", ()) or ())
 
     def toggle(self) -> None:
         self.leave() if self.active else self.enter()
@@ -48,13 +53,14 @@ class Lecture:
         w.controls.hide()
         w.menuBar().hide()
         w.statusBar().hide()
-        w.panels.set_font_size(LECTURE_FONT_PT)
-        w.caption.setStyleSheet(f"font-size: {LECTURE_FONT_PT + 8}px; padding: 10px; background: #fffbe6;")
-        w.player.setStyleSheet(f"font-size: {LECTURE_FONT_PT - 4}px;")
+        w.panels.set_font_size(LECTURE_FONT_PT)  # every panel's ticks, axis labels, legends, colour bar
+        w.caption.set_point_size(LECTURE_CAPTION_PT, background="#fffbe6")
+        w.player.set_font_size(LECTURE_FONT_PT - 4)
         w.showFullScreen()
         self.reset()
         self.session.set_frame(0)
-        self.window.caption.setText(self.session.scenario.title)
+        stale = getattr(w, "stale", lambda: False)()
+        self.window.caption.setText(w.stale_note() if stale else self.session.scenario.title)
         if self.beats and self.beats[0].step == 0:
             self.activate(0)
 
@@ -66,14 +72,15 @@ class Lecture:
         w.controls.setVisible(self._saved[0])
         w.menuBar().setVisible(self._saved[1])
         w.statusBar().show()
-        w.panels.set_font_size(None)
-        w.caption.setStyleSheet("font-size: 15px; padding: 4px;")
-        w.player.setStyleSheet("")
+        w.panels.set_font_size(None)  # pyqtgraph's defaults again: nothing carries into an export
+        w.caption.set_point_size(CAPTION_PT)
+        w.player.set_font_size(None)
         w.panels.highlight(None)
         if self.base is not None and self.base != self.session.scenario:
             # back to the scenario as it was before the lecture's knob changes (not an edit either)
             self.session.apply(self.base, structural=True, sync=True, edit=False)
         w.showNormal()
+        w._caption_for(self.session.frame)
 
     def activate(self, k: int) -> None:
         """Shows beat ``k``: the scenario with the sets of beats 0..k, its caption, its panel."""

@@ -14,8 +14,12 @@ from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QTimer, Qt
-from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PyQt6.QtGui import QFontMetrics
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout,
+                             QWidget)
 
+#: the loss line always has room for this many lines (a fixed height: playback never moves the layout)
+LOSS_LINES = 2
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 PLAY_SECONDS = 6.0  # at 1x a run plays in about this long (never slower than 2 steps a second)
 
@@ -57,7 +61,6 @@ class Player(QWidget):
         self.slider.valueChanged.connect(self._scrubbed)
         row.addWidget(self.slider, 1)
         self.step_label = QLabel("step 0 / 0")
-        self.step_label.setMinimumWidth(110)
         row.addWidget(self.step_label)
         self.speed = QComboBox()
         self.speed.addItems([f"{s:g}x" for s in SPEEDS])
@@ -79,12 +82,38 @@ class Player(QWidget):
         self.losses = QLabel("")
         self.losses.setTextFormat(Qt.TextFormat.RichText)
         self.losses.setWordWrap(True)
+        self.losses.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.losses.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._default_font = self.font()
         col = QVBoxLayout(self)
         col.setContentsMargins(4, 2, 4, 2)
         col.addLayout(row)
         col.addWidget(self.losses)
         session.result_changed.connect(self._new_run)
         session.frame_changed.connect(self._show)
+        self._fix_sizes()
+
+    def set_font_size(self, points: int | None) -> None:
+        """Lecture mode's larger text (``None``: the application's font again)."""
+        font = self._default_font if points is None else self.font()
+        if points is not None:
+            font.setPointSize(points)
+        self.setFont(font)
+        for w in self.findChildren(QWidget):
+            w.setFont(font)
+        self._fix_sizes()
+
+    def _fix_sizes(self) -> None:
+        """Fixed sizes from the font: the loss line's height and the step label's width (for the
+        longest ``step N / N`` of this run), so nothing moves while the player plays."""
+        fm = QFontMetrics(self.losses.font())
+        self.losses.setFixedHeight(fm.lineSpacing() * LOSS_LINES + 2)
+        n = max(self.session.steps, 10)
+        self.step_label.setFixedWidth(QFontMetrics(self.step_label.font()).horizontalAdvance(f"step {n} / {n}") + 12)
+        self.buttons["play"].setFixedWidth(max(80, QFontMetrics(self.buttons["play"].font()).horizontalAdvance("▶ Play") + 24))
+        for name in ("first", "back", "forward", "last"):
+            b = self.buttons[name]
+            b.setFixedWidth(max(40, QFontMetrics(b.font()).horizontalAdvance(b.text()) + 20))
 
     @property
     def playing(self) -> bool:
@@ -141,6 +170,7 @@ class Player(QWidget):
         self.slider.blockSignals(True)
         self.slider.setRange(0, self.session.steps)
         self.slider.blockSignals(False)
+        self._fix_sizes()
         labels = list(self.session.view.labels) if self.session.view is not None else []
         if labels != [self.follow.itemText(k) for k in range(self.follow.count())]:
             self.follow.blockSignals(True)
@@ -157,7 +187,9 @@ class Player(QWidget):
         self.slider.setValue(step)
         self.slider.blockSignals(False)
         self.step_label.setText(f"step {step} / {self.session.steps}")
-        self.losses.setText(loss_line(self.session.view, step))
+        line = loss_line(self.session.view, step)
+        self.losses.setText(line)
+        self.losses.setToolTip(line)
 
 
 def loss_line(view: Any, step: int) -> str:

@@ -2,7 +2,15 @@
 below; File / View / Scenario menus; keyboard shortcuts; lecture mode; save and export.
 
 Shortcuts: Space play/pause, Left/Right one step, Home/End first/last step, PageDown/N next beat,
-PageUp/P previous beat, F5 lecture mode, Esc leave it, Ctrl+O open, Ctrl+S save, Ctrl+E export PNG.
+PageUp/P previous beat, F5 lecture mode, Esc leave it, Ctrl+O open, Ctrl+S save, Ctrl+E export PNG, Ctrl+Shift+E export GIF.
+They are the window's own (every menu action is also added to the window), so they work in lecture
+mode with the menu bar hidden; a focused editor keeps the keys it uses (a slider its arrows and
+Home/End, a text field those and Space), and Enter in a field hands the keys back to the window.
+
+The window opens at a size that fits the screen's available geometry and stays resizable; the
+caption bar and the player's loss line have fixed heights (long text is elided, the whole text is
+the tooltip), so the layout never jumps during playback. Shipped lessons (:data:`scenarios.FOLDER`)
+are never overwritten: saving one asks for a new file in :func:`user_folder`.
 """
 
 from __future__ import annotations
@@ -10,19 +18,116 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
-                             QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtCore import QEvent, QRect, QStandardPaths, Qt, QTimer
+from PyQt6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (QAbstractSlider, QAbstractSpinBox, QApplication, QFileDialog, QHBoxLayout, QLabel,
+                             QLineEdit, QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
+                             QSizePolicy, QSplitter, QTextEdit, QVBoxLayout, QWidget)
 
 from core.errors import LabError
 from lab.controls import Controls
 from lab.panels.area import PanelArea
 from lab.player import Player
 from lab.qt_session import QtSession
+from lab.style import CAPTION_PT
 from scenarios import FOLDER as SHIPPED  # the lessons shipped with the program
 
 APP_NAME = "Loss Landscape Lab"
+#: the size the window asks for on a screen that has room; smaller screens get their available area
+PREFERRED_SIZE = (1500, 900)
+#: the lines the caption bar always has room for
+CAPTION_LINES = 2
+
+#: keys the window's player shortcuts use that a focused editor keeps (no modifiers)
+_ARROWS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home, Qt.Key.Key_End)
+
+
+def user_folder() -> Path:
+    """Where Save offers to put a lesson the user changed: the platform's documents folder
+    (``QStandardPaths.DocumentsLocation``) + ``Loss Landscape Lab``; the home folder where there is
+    none. Created when a dialog is about to open in it."""
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(docs or Path.home()) / APP_NAME
+
+
+def available_geometry(widget: QWidget) -> QRect:
+    """The screen area the window may use (without task bars), of the screen the window is on."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    return screen.availableGeometry() if screen is not None else QRect(0, 0, *PREFERRED_SIZE)
+
+
+def editor_keeps(widget: QWidget | None, key: int, modifiers: Qt.KeyboardModifier) -> bool:
+    """True when ``widget`` (the focus widget) uses ``key`` itself: a text field its arrows,
+    Home/End and Space, a slider or spin box its arrows and Home/End; the window's shortcut for the
+    key then waits (Qt's ShortcutOverride). PageUp/PageDown and F5 stay the window's everywhere."""
+    if widget is None or modifiers & ~Qt.KeyboardModifier.KeypadModifier:
+        return False
+    if isinstance(widget, QLineEdit | QTextEdit | QPlainTextEdit):
+        return key in _ARROWS or key == Qt.Key.Key_Space
+    if isinstance(widget, QAbstractSpinBox | QAbstractSlider):
+        return key in _ARROWS
+    return False
+
+
+class Caption(QLabel):
+    """The caption bar: a fixed height of :data:`CAPTION_LINES` lines at its font, word wrapped;
+    a longer text is elided with "…" (the whole text is the tooltip), so the panels above never
+    move as the captions change during playback."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.full = ""
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.set_point_size(CAPTION_PT)
+
+    def set_point_size(self, points: int, background: str = "") -> None:
+        pad = 10 if background else 4
+        self.setStyleSheet(f"padding: {pad}px;" + (f" background: {background};" if background else ""))
+        font = self.font()
+        font.setPointSize(points)
+        self.setFont(font)
+        self._pad = pad
+        self.setFixedHeight(QFontMetrics(font).lineSpacing() * CAPTION_LINES + 2 * pad + 4)
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self.full = text or ""
+        self.setToolTip(self.full if self.full else "")
+        self._fit()
+
+    def text(self) -> str:
+        return self.full
+
+    def shown(self) -> str:
+        """What the bar shows (the text, or its elided start)."""
+        return super().text()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        text = self.full
+        fm = QFontMetrics(self.font())
+        width = max(self.width() - 2 * self._pad - 4, 40)
+        room = fm.lineSpacing() * CAPTION_LINES
+
+        def fits(t: str) -> bool:
+            flags = int(Qt.TextFlag.TextWordWrap.value)
+            return fm.boundingRect(QRect(0, 0, width, 100000), flags, t).height() <= room
+
+        if not fits(text):
+            lo, hi = 0, len(text)
+            while lo < hi:  # the longest start that fits with the ellipsis
+                mid = (lo + hi + 1) // 2
+                if fits(text[:mid].rstrip() + "…"):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            text = text[:lo].rstrip() + "…"
+        QLabel.setText(self, text)
 
 
 class Banner(QWidget):
@@ -54,15 +159,14 @@ class MainWindow(QMainWindow):
         #: the session as the widgets see it (lab.qt_session): the Qt-free model
         #: (``session.model``, lab.session) with its workers and its events as Qt signals
         self.session = session or QtSession(parent=self)
-        self.setWindowTitle(APP_NAME)
-        self.resize(1500, 900)
+        self.setWindowTitle(f"{APP_NAME}[*]")
         self.controls = Controls(self.session)
         self.panels = PanelArea(self.session)
         self.player = Player(self.session)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
-        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.caption.setStyleSheet("font-size: 15px; padding: 4px;")
+        self.caption = Caption()
+        #: the scenario as its file says it (set on open): a different problem kind makes the
+        #: file's title and captions stale (:meth:`stale`)
+        self.origin: Any = None
         self.banner = Banner()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
@@ -101,6 +205,18 @@ class MainWindow(QMainWindow):
         self.session.dirty_changed.connect(lambda _: self._title())
         self.session.result_changed.connect(self._title)
         self.session.frame_changed.connect(self._caption_for)
+        self.session.scenario_changed.connect(self._title)
+        self.session.scenario_changed.connect(lambda: self._caption_for(self.session.frame))
+        self.fit_screen()
+
+    def fit_screen(self) -> None:
+        """Sizes the window to :data:`PREFERRED_SIZE` or the screen's available area, whichever is
+        smaller, and places it inside that area (a 1280 x 720 projector shows all of it)."""
+        area = available_geometry(self)
+        w, h = min(PREFERRED_SIZE[0], area.width()), min(PREFERRED_SIZE[1], area.height())
+        self.resize(w, h)
+        self.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
+        self.split.setSizes([min(370, w // 4), w - min(370, w // 4)])
 
     # -- menus and keys ----------------------------------------------------------------------------
     def _menus(self) -> None:
@@ -110,7 +226,7 @@ class MainWindow(QMainWindow):
                               ("Save &as...", "Ctrl+Shift+S", self.save_as), (None, None, None),
                               ("Export window &PNG...", "Ctrl+E", lambda: self.export_dialog("png")),
                               ("Export landscape panel PNG...", None, lambda: self.export_dialog("panel")),
-                              ("Export animation &GIF...", None, lambda: self.export_dialog("gif")),
+                              ("Export animation &GIF...", "Ctrl+Shift+E", lambda: self.export_dialog("gif")),
                               ("Export animation &MP4...", None, lambda: self.export_dialog("mp4")),
                               ("Export run &CSV...", None, lambda: self.export_dialog("csv")), (None, None, None),
                               ("&Quit", "Ctrl+Q", self.close)):
@@ -122,6 +238,7 @@ class MainWindow(QMainWindow):
                 act.setShortcut(QKeySequence(key))
             act.triggered.connect(fn)
             file.addAction(act)
+            self.addAction(act)  # its shortcut works with the menu bar hidden (lecture mode)
         view = bar.addMenu("&View")
         act3d = QAction("&3-D surface", self, checkable=True)
         act3d.toggled.connect(self.panels.panel("landscape").toggle3d.setChecked)
@@ -144,6 +261,7 @@ class MainWindow(QMainWindow):
             act.setShortcut(QKeySequence(key))
             act.triggered.connect(fn)
             scen.addAction(act)
+            self.addAction(act)  # PageDown/PageUp/F5 work with the menu bar hidden (lecture mode)
 
     def _shortcuts(self) -> None:
         keys = {"Space": self.player.toggle, "Right": lambda: self.player.step(1), "Left": lambda: self.player.step(-1),
@@ -155,6 +273,26 @@ class MainWindow(QMainWindow):
             sc.activated.connect(fn)
             self._keys.append(sc)
 
+    def event(self, event: Any) -> bool:
+        """A focused editor keeps the keys it uses (:func:`editor_keeps`): accepting the
+        ShortcutOverride delivers the key to the editor instead of firing the window's shortcut."""
+        if event.type() == QEvent.Type.ShortcutOverride and editor_keeps(QApplication.focusWidget(), event.key(),
+                                                                         event.modifiers()):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """Enter in a field commits it (the field ignores the key, so it arrives here): the focus
+        then goes back to the window, so Space plays and the arrows step again."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focus = QApplication.focusWidget()
+            if isinstance(focus, QLineEdit | QAbstractSpinBox):
+                self.setFocus(Qt.FocusReason.OtherFocusReason)
+                event.accept()
+                return
+        super().keyPressEvent(event)
+
     # -- files ---------------------------------------------------------------------------------------
     def open(self, path: str | Path) -> bool:
         """Opens a scenario; a file that fails shows its LabError and keeps the current session."""
@@ -163,6 +301,8 @@ class MainWindow(QMainWindow):
         ok = self.session.open(path)
         if ok:
             self.banner.show_message("")
+            self.origin = self.session.scenario
+            self._title()
             self.lecture.reset()
             self._caption_for(self.session.frame)
         return ok
@@ -183,11 +323,28 @@ class MainWindow(QMainWindow):
             self._save_to(self.session.path)
 
     def save_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save scenario", str(self.session.path or "scenario.toml"), "Scenarios (*.toml)")
+        """Asks for a file name; the dialog starts beside the open file, or, for a shipped lesson
+        or a new scenario, in :func:`user_folder` (a shipped file is never offered)."""
+        current = self.session.path
+        if current is None or _shipped(current):
+            folder = user_folder()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                folder = Path.home()
+            suggested = folder / (current.name if current is not None else "scenario.toml")
+        else:
+            suggested = current
+        path, _ = QFileDialog.getSaveFileName(self, "Save scenario", str(suggested), "Scenarios (*.toml)")
         if path:
             self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> None:
+        if _shipped(path):
+            self.banner.show_message(f"not saved: {path.name} is a lesson shipped with {APP_NAME} "
+                                     f"({SHIPPED}), which is never overwritten; save it under another "
+                                     f"name, e.g. in {user_folder()}")
+            return
         try:
             self.session.save(path)
         except (LabError, OSError) as exc:
@@ -205,7 +362,10 @@ class MainWindow(QMainWindow):
         """Writes one export (``png``, ``panel``, ``gif``, ``mp4``, ``csv``) to ``path`` through
         :mod:`lab.export` (a temporary sibling renamed on success: a failure leaves the earlier file
         as it was); every failure (a bad suffix, no permission, a missing folder, Ctrl-C) is shown
-        in the banner, never raised into the event loop. True when written."""
+        in the banner, never raised into the event loop. True when written. An animation
+        (``gif``, ``mp4``) runs in the background (:func:`lab.export.run_in_app`: an offscreen copy
+        of the panels drawn in QTimer slices, encoded in a worker, a progress dialog with Cancel):
+        True when it started; its end comes to :meth:`_export_done`."""
         from lab import export
 
         try:
@@ -216,7 +376,7 @@ class MainWindow(QMainWindow):
             elif kind == "csv":
                 export.csv(self.session, path)
             else:
-                export.animation(self.session, self.panels, path, progress=self._progress)
+                export.run_in_app(self, self.session, self.panels, path, done=self._export_done)
         except (LabError, OSError) as exc:
             self.banner.show_message(f"could not export: {exc}")
             return False
@@ -226,6 +386,12 @@ class MainWindow(QMainWindow):
         finally:
             self._busy("")
         return True
+
+    def _export_done(self, ok: bool, message: str) -> None:
+        """An animation export ended: a failure or a cancel in the banner (nothing was written)."""
+        self._export = None
+        if not ok:
+            self.banner.show_message(message)
 
     def _sync_panel_actions(self) -> None:
         for name, act in self.panel_actions.items():
@@ -251,15 +417,34 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
+    def stale(self) -> bool:
+        """True when the problem kind is no longer the file's: its title, captions and
+        expectations describe the original problem, so the window marks them (the title says
+        "(edited: problem changed)", the caption bar says whose captions they are)."""
+        scenario, origin = self.session.scenario, self.origin
+        return scenario is not None and origin is not None and scenario.problem.kind != origin.problem.kind
+
+    def stale_note(self) -> str:
+        return (f"This lesson's captions are for its original problem ({self.origin.problem.kind}); "
+                f"the problem is now {self.session.scenario.problem.kind}.")
+
     def _title(self, *_: Any) -> None:
+        """``title - app`` with Qt's ``[*]`` modified mark (shown while there are unsaved edits)."""
         scenario = self.session.scenario
         name = self.session.path.name if self.session.path else "untitled"
         title = getattr(scenario, "title", "") or name
-        self.setWindowTitle(f"{'* ' if self.session.dirty else ''}{title} - {APP_NAME}")
+        if self.stale():
+            title += " (edited: problem changed)"
+        self.setWindowTitle(f"{title}[*] - {APP_NAME}")
+        self.setWindowModified(bool(self.session.dirty))
 
     def _caption_for(self, step: int) -> None:
-        """Outside lecture mode the caption follows the timeline: the last beat at or before the step."""
+        """Outside lecture mode the caption follows the timeline: the last beat at or before the
+        step; once the problem kind changed (:meth:`stale`) it says the captions are not for it."""
         if self.lecture.active:
+            return
+        if self.stale():
+            self.caption.setText(self.stale_note())
             return
         beats = getattr(self.session.scenario, "beats", ()) or ()
         text = ""
