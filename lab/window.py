@@ -69,6 +69,11 @@ def editor_keeps(widget: QWidget | None, key: int, modifiers: Qt.KeyboardModifie
     return False
 
 
+def _lines_height(fm: QFontMetrics, lines: int) -> int:
+    """The height ``lines`` wrapped lines take at this font (a little more than lines x spacing)."""
+    return fm.boundingRect(QRect(0, 0, 10000, 100000), int(Qt.TextFlag.TextWordWrap.value), "\n".join(["Xg"] * lines)).height()
+
+
 class Caption(QLabel):
     """The caption bar: a fixed height of :data:`CAPTION_LINES` lines at its font, word wrapped;
     a longer text is elided with "…" (the whole text is the tooltip), so the panels above never
@@ -89,7 +94,7 @@ class Caption(QLabel):
         font.setPointSize(points)
         self.setFont(font)
         self._pad = pad
-        self.setFixedHeight(QFontMetrics(font).lineSpacing() * CAPTION_LINES + 2 * pad + 4)
+        self.setFixedHeight(_lines_height(QFontMetrics(font), CAPTION_LINES) + 2 * pad + 4)
         self._fit()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
@@ -112,7 +117,7 @@ class Caption(QLabel):
         text = self.full
         fm = QFontMetrics(self.font())
         width = max(self.width() - 2 * self._pad - 4, 40)
-        room = fm.lineSpacing() * CAPTION_LINES
+        room = _lines_height(fm, CAPTION_LINES)
 
         def fits(t: str) -> bool:
             flags = int(Qt.TextFlag.TextWordWrap.value)
@@ -355,8 +360,16 @@ class MainWindow(QMainWindow):
         suffix = {"panel": "png"}.get(kind, kind)
         stem = self.session.path.stem if self.session.path else "scenario"
         path, _ = QFileDialog.getSaveFileName(self, "Export", f"{stem}.{suffix}", filters[kind])
-        if path:
-            self.export_to(kind, path if Path(path).suffix else f"{path}.{suffix}")
+        if not path:
+            return
+        if not Path(path).suffix:  # the suffix added here: the dialog never asked about that file
+            path = f"{path}.{suffix}"
+            if Path(path).exists() and QMessageBox.question(
+                    self, APP_NAME, f"{Path(path).name} already exists. Replace it?",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                    QMessageBox.StandardButton.No) != QMessageBox.StandardButton.Yes:
+                return
+        self.export_to(kind, path)
 
     def export_to(self, kind: str, path: str | Path) -> bool:
         """Writes one export (``png``, ``panel``, ``gif``, ``mp4``, ``csv``) to ``path`` through
