@@ -31,8 +31,8 @@ MEASURED_WIDTH = 2.0
 THEORY_WIDTH = 2.6  # thicker than the measured line, dashed: the measured colour shows between the dashes
 THEORY_Z, LABEL_Z = 5, 6  # above every measured curve (z 0)
 HALO_Z = -1  # the halo under every curve: it outlines a prediction against the grid without hiding the measured line
-#: eigendirections in the per-mode view: light (large eigenvalue, fast) to dark (small, slow)
-MODE_COLORS = ("#fdae61", "#f46d43", "#d73027", "#a50026", "#74add1", "#4575b4", "#313695", "#1b1b50")
+#: eigendirections in the per-mode view, largest eigenvalue first (distinct hues: modes often share a rate)
+MODE_COLORS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#e7298a", "#a6761d", "#17becf", "#636363")
 
 
 def positive(series: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ class ConvergencePanel(QWidget):
         self.per_mode.setVisible(bool(view.modes))
         modes = self.per_mode.isChecked() and bool(view.modes)
         wanted = self._mode_curves(view, steps) if modes else self._curves(view, steps)
-        signature = tuple((w[0], w[4], w[5], w[6]) for w in wanted)
+        signature = tuple((w[0], w[4], w[5], w[6], w[3].color().name(), w[3].style()) for w in wanted)
         if signature == self._signature:  # same curves (a knob moved): new data in place
             for c, w in zip(self.curves, wanted):
                 c.setData(w[1], w[2])
@@ -201,7 +201,8 @@ class ConvergencePanel(QWidget):
             k = int(inside[-1])
             k = int(inside[int(0.85 * (len(inside) - 1))]) if k >= len(y) - 1 else k
             right = w[1][k] > 0.5 * view.steps  # the text on the side with room
-            label = pg.TextItem(text, color=w[3].color(), anchor=(1.0, 1.0) if right else (0.0, 1.0),
+            below = 0.0 if y[k] > hi - 0.15 * (hi - lo) else 1.0  # leaving through the top: the text under it
+            label = pg.TextItem(text, color=w[3].color(), anchor=(1.0 if right else 0.0, below),
                                 fill=pg.mkBrush(255, 255, 255, 190))
             label.setPos(float(w[1][k]), float(y[k]))
             if self._points:
