@@ -565,6 +565,7 @@ class BackgroundExport(QObject):
         try:
             self.job.open()
         except (LabError, OSError) as exc:
+            self.job.abort(exc)  # the offscreen copy goes too (the file was never opened)
             self._end(False, f"could not export: {exc}")
             return
         self.thread = threading.Thread(target=self._encode, name="export-encoder", daemon=True)

@@ -1,4 +1,5 @@
-"""Offscreen rendering of a scenario's panels, for ``main.py run`` (DIR/panels.png) and exports."""
+"""Offscreen rendering of a scenario's panels, for ``main.py run`` (DIR/panels.png). Animation
+exports draw through the same kind of offscreen copy (:class:`lab.export.Offscreen`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     written atomically (:func:`core.files.atomic_file`); Ctrl-C/SIGTERM while painting is honoured
     (:func:`lab.export.interruptible`: Qt swallows a KeyboardInterrupt raised in a paint) and
     leaves no file."""
+    from PyQt6.QtCore import Qt
+
     from core.errors import LabError
     from core.files import atomic_file
     from lab.app import application
@@ -25,6 +28,7 @@ def render_png(result: Any, path: str | Path, size: tuple[int, int] = (1400, 800
     with interruptible() as check, check.qt():
         session = QtSession()  # shows the result as it is: no job runs
         area = PanelArea(session)
+        area.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)  # drawn, never shown (a real display too)
         try:
             area.resize(*size)
             area.panel("landscape").toggle3d.hide()
