@@ -188,6 +188,10 @@ def test_exporting_from_the_window_never_moves_the_live_window(shown, qtbot, tmp
 def test_cancel_in_the_progress_dialog_leaves_no_file(shown, qtbot, tmp_path, monkeypatch):
     from PyQt6.QtWidgets import QPushButton
 
+    long = tmp_path / "long.toml"  # 201 frames: far from done when Cancel is clicked, on any machine
+    long.write_text(SCENARIO.replace("steps = 30", "steps = 200"))
+    assert shown.open(long), shown.banner.label.text()
+    shown.session.wait()
     out = tmp_path / "cancelled.gif"
     _choose(monkeypatch, out)
     qtbot.keyClick(shown, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
@@ -198,6 +202,7 @@ def test_cancel_in_the_progress_dialog_leaves_no_file(shown, qtbot, tmp_path, mo
     button = job.dialog.findChild(QPushButton)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: shown._export is None, timeout=30_000)
+    assert job.next < len(job.job)  # stopped midway, not finished
     assert not out.exists() and leftovers(tmp_path) == []
     assert shown.banner.isVisible() and "cancelled" in shown.banner.label.text()
 
