@@ -84,8 +84,9 @@ def export_options(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def _printer(out: str) -> Any:
-    """Progress of an animation export on stdout: one line per tenth of the frames (and the last),
-    so a log stays short and a terminal shows the export moving."""
+    """Progress of an animation export on stderr (stdout keeps only the ``wrote`` lines): one line
+    per tenth of the frames (and the last), so a log stays short and a terminal shows it moving."""
+    import sys
     import time
 
     start = time.monotonic()
@@ -95,7 +96,8 @@ def _printer(out: str) -> Any:
         tenth = done * 10 // max(total, 1)
         if tenth not in shown or done == total:
             shown.add(tenth)
-            print(f"exporting {out}: frame {done}/{total} ({time.monotonic() - start:.1f} s)", flush=True)
+            print(f"exporting {out}: frame {done}/{total} ({time.monotonic() - start:.1f} s)", file=sys.stderr,
+                  flush=True)
 
     return progress
 
