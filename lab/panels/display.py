@@ -1,6 +1,7 @@
 """Display helpers shared by the panels (and the reason the 3-D view need not import the 2-D one):
-the colour scale of a landscape, contour levels, the trail's fading brushes and cached axes.
-Presentation only: scaling values for colours, no maths on the run."""
+the colour scale of a landscape, contour levels, the trail's fading brushes, a family's colour
+ramp, where a diverged path leaves the picture, and cached axes. Presentation only: scaling values
+for colours and clipping to the drawn box, no maths on the run."""
 
 from __future__ import annotations
 
@@ -53,3 +54,37 @@ def cache_axes(plot_item: Any) -> None:
 
     for name in ("left", "bottom", "right", "top"):
         plot_item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+RAMP_LEVELS = 8  # shades a family's colour ramp is quantized to (the paths are one item per shade)
+
+
+def ramp(color: str, n: int, levels: int = RAMP_LEVELS) -> list[str]:
+    """``n`` shades of ``color`` from light to dark (a family drawn as one colour ramp), quantized to
+    at most ``levels`` distinct shades; the hue and any alpha stay."""
+    base = QColor(pg.mkColor(color))
+    if n <= 1:
+        return [base.name(QColor.NameFormat.HexArgb)]
+    h, s, _, a = base.getHslF()
+    h = max(h, 0.0)  # achromatic colours report hue -1
+    out = []
+    for i in range(n):
+        t = round(i / (n - 1) * (levels - 1)) / (levels - 1) if n > levels else i / (n - 1)
+        c = QColor.fromHslF(h, s, 0.72 - 0.44 * t, a)
+        out.append(c.name(QColor.NameFormat.HexArgb))
+    return out
+
+
+def in_box_until(x: np.ndarray, y: np.ndarray | None, last: int, box: tuple[float, float, float, float] | None) -> int:
+    """The last step ``<= last`` at which the iterate ``(x[n], y[n])`` is finite and inside ``box``
+    (xmin, xmax, ymin, ymax; ``y`` None for a curve, ``box`` None: finite only), or -1 when none is:
+    where the picture of a diverged path stops."""
+    ok = np.isfinite(x[: last + 1])
+    if y is not None:
+        ok &= np.isfinite(y[: last + 1])
+    if box is not None:
+        with np.errstate(invalid="ignore"):
+            ok &= (x[: last + 1] >= box[0]) & (x[: last + 1] <= box[1])
+            if y is not None:
+                ok &= (y[: last + 1] >= box[2]) & (y[: last + 1] <= box[3])
+    idx = np.flatnonzero(ok)
+    return int(idx[-1]) if idx.size else -1

@@ -3,12 +3,24 @@
 2-D (toys with two parameters, or a slice of a net): heatmap (``ImageItem`` placed on the
 (alpha, beta) axes with ``setRect``), contour lines (``IsocurveItem`` children of the image, so
 they follow its transform), a colour bar (linear or log10 of ``loss - min``), known minima as
-stars, and per trajectory a faint path, a fading trail and a head, with a legend. A left click
-sets a new start point for every optimizer. 1-D problems are drawn as the curve ``g(w)`` with its
-derivative ``g'(w)`` (dashed), the iterates on the curve and the tangent at the current one, as
-in the lecture. A "3-D" toggle shows the surface in OpenGL where that is available.
+stars, other local minima as hollow stars and saddles as crosses, and the trajectories (faint
+paths, fading trails and heads) with a legend beside the plot, never over it. Both axes of a 2-D
+landscape are the same kind of coordinate (two parameters of one problem, or the alpha and beta
+of a plane through parameter space), so it is drawn at equal scale by default (a circular bowl is
+round); the "1:1" button turns that off. A left click sets a new start point for every optimizer.
+1-D problems are drawn as the curve ``g(w)`` with the iterates on it and the tangent at the current
+one, as in the lecture, and the derivative ``g'(w)`` (dashed) on its own axis on the right. A "3-D"
+toggle shows the surface in OpenGL where that is available.
 
-Items are created once per run and updated in place with ``setData`` on every frame.
+A diverged trajectory is drawn up to its last finite step inside the picture; an x marks where it
+left, labelled "diverged at step N" (N: the step the engine stopped it).
+
+Many trajectories stay fast: the items are made once per run and updated in place on every frame,
+one path item per colour (NaN-separated paths, ``connect="finite"``), one scatter for all heads
+and one for all trails, their brushes built once per run; a family shown as one legend line is a
+colour ramp quantized to a few shades, so the item count does not grow with the trajectories.
+Until there is a picture (the first run is computing, or it failed) the panel says so instead of
+showing empty axes.
 """
 
 from __future__ import annotations
@@ -18,13 +30,21 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QTransform
+from PyQt6.QtGui import QColor, QTransform
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from lab.panels.display import TRAIL, cache_axes, contour_levels, display_values, fading_brushes
-from lab.panels.legend import legend_names
+from lab.panels.display import TRAIL, cache_axes, contour_levels, display_values, fading_brushes, in_box_until
+from lab.panels.legend import family_colors, legend_names
 
 CONTOUR_GRID = 128
+#: trails (the fading last iterates) are drawn while there are at most this many trajectories;
+#: past that a trail per trajectory is noise, and the paths and heads say where each one is
+MAX_TRAILS = 64
+#: "diverged at step N" labels are written while at most this many trajectories diverged (the
+#: legend counts the rest); every one still gets its x
+MAX_DIVERGED_LABELS = 8
+PATH_ALPHA, DIM_ALPHA = 0.6, 0.15  # path opacity normally, and of the others while one is emphasised
+MARGIN = 0.02  # the box a diverged path is cut at: the picture's, grown by this fraction per side
 
 
 class LandscapePanel(QWidget):
@@ -50,32 +70,67 @@ class LandscapePanel(QWidget):
         self.bar.axis.enableAutoSIPrefix(False)
         self.isocurves: list[pg.IsocurveItem] = []
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#222", width=2))  # 1-D: g(w)
-        self.deriv = pg.PlotDataItem(pen=pg.mkPen("#888", width=1.5, style=Qt.PenStyle.DashLine))
         self.tangent = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DotLine))
-        for it in (self.curve, self.deriv, self.tangent):
+        for it in (self.curve, self.tangent):
             self.item.addItem(it)
+        # 1-D: the derivative on its own axis (right), x linked to the curve's
+        self.deriv_vb = pg.ViewBox(enableMenu=False)
+        self.deriv_vb.setMouseEnabled(False, False)
+        self.deriv = pg.PlotDataItem(pen=pg.mkPen("#888", width=1.5, style=Qt.PenStyle.DashLine))
+        self.deriv_zero = pg.InfiniteLine(angle=0, pos=0.0, pen=pg.mkPen("#bbb", width=1, style=Qt.PenStyle.DotLine))
+        self.deriv_vb.addItem(self.deriv)
+        self.deriv_vb.addItem(self.deriv_zero)
+        self.item.scene().addItem(self.deriv_vb)
+        self.item.getAxis("right").linkToView(self.deriv_vb)
+        self.deriv_vb.setXLink(self.item.vb)
+        self.item.vb.sigResized.connect(self._sync_deriv_geometry)
         self.minima = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("w"), pen=pg.mkPen("k", width=1.2))
-        self.minima.setZValue(1.5)
-        self.item.addItem(self.minima)
-        self.legend = pg.LegendItem(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#999"))
-        self.legend.setParentItem(self.item.vb)
-        self.tracks: list[dict[str, Any]] = []
+        self.local_minima = pg.ScatterPlotItem(symbol="star", size=15, brush=pg.mkBrush(255, 255, 255, 60), pen=pg.mkPen("k", width=1.2))
+        self.saddles = pg.ScatterPlotItem(symbol="+", size=16, brush=pg.mkBrush("k"), pen=pg.mkPen("w", width=1))
+        for it in (self.minima, self.local_minima, self.saddles):
+            it.setZValue(1.5)
+            self.item.addItem(it)
+        # the legend sits in the plot's layout, right of the colour bar: beside the data, never on it
+        self.legend = pg.LegendItem(labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 0), pen=None)
+        self.item.layout.addItem(self.legend, 2, 6, alignment=Qt.AlignmentFlag.AlignTop)
+        # trajectories: one path item per colour, one trail scatter, one head scatter, one x scatter
+        self.paths: list[pg.PlotCurveItem] = []
+        self.focus = pg.PlotCurveItem(connect="finite")
+        self.trails = pg.ScatterPlotItem(size=7, pen=None)
+        self.heads = pg.ScatterPlotItem(size=15, symbol="o", pen=pg.mkPen("w", width=2))
+        self.crosses = pg.ScatterPlotItem(size=14, symbol="x", pen=None)
+        for z, it in ((2.5, self.focus), (3, self.trails), (4, self.heads), (4.5, self.crosses)):
+            it.setZValue(z)
+            self.item.addItem(it)
+        self.diverged_labels: list[tuple[int, pg.TextItem]] = []
+        self.samples: list[Any] = []  # legend swatches (not in the plot)
         self.note = QLabel("")
         self.note.setStyleSheet("color: #555;")
         # a long note (the busy message, the off-plane line) is clipped, never widens the window
         self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.aspect = QPushButton("1:1")
+        self.aspect.setCheckable(True)
+        self.aspect.setChecked(True)
+        self.aspect.setToolTip("Equal scale on both axes (a circular bowl looks round); off: each axis fills the panel")
+        self.aspect.toggled.connect(self._apply_aspect)
         self.toggle3d = QPushButton("3-D")
         self.toggle3d.setCheckable(True)
         self.toggle3d.setToolTip("Show the surface in 3-D (OpenGL)")
         self.toggle3d.toggled.connect(self.show_3d)
+        self.state = QLabel("")  # what is shown while there is no picture: computing, or why not
+        self.state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.state.setWordWrap(True)
+        self.state.setStyleSheet("color: #555; font-size: 15px; background: white;")
         self.stack = QStackedWidget()
         self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.state)
         self.view3d: QWidget | None = None
         top = QHBoxLayout()
         self.title = QLabel("<b>Landscape</b>")
         top.addWidget(self.title)
         top.addStretch(1)
         top.addWidget(self.note)
+        top.addWidget(self.aspect)
         top.addWidget(self.toggle3d)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -84,16 +139,64 @@ class LandscapePanel(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._on_click)
         session.result_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
+        session.busy.connect(self._on_busy)
+        session.error.connect(self._on_error)
+        self._busy_text = ""
+        self._error_text = ""
         self._dim = 0
         self._drawn: tuple = ()
         self._tracks_for: tuple = ()
+        self._label_points = 0
+        self._highlight: str | None = None
+        self._empty_tracks()
         cache_axes(self.item)
+        self._show_state()
+
+    # -- the state without a picture -----------------------------------------------------------
+    def _has_picture(self) -> bool:
+        view, result = self.session.view, self.session.result
+        if view is None or result is None:
+            return False
+        if self._busy_text and getattr(result, "scenario", None) is not None and self.session.scenario is not None \
+                and result.scenario.problem != self.session.scenario.problem:
+            return False  # the picture on screen is of the previous problem
+        return getattr(result, "surface", None) is not None or view.dim == 1
+
+    def _show_state(self) -> None:
+        if self._has_picture():
+            self.state.setText("")
+            if self.stack.currentWidget() is self.state:
+                self.stack.setCurrentWidget(self.view3d if self.view3d is not None and self.toggle3d.isChecked() else self.plot)
+            return
+        if self._busy_text:
+            text = "computing the landscape ...\n\n" + self._busy_text
+        elif self._error_text:
+            text = "no landscape: " + self._error_text
+        elif self.session.view is not None:
+            text = "no landscape for this run (it was not computed)"
+        else:
+            text = "no scenario open"
+        self.state.setText(text)
+        self.stack.setCurrentWidget(self.state)
+
+    def _on_busy(self, message: str) -> None:
+        self._busy_text = message
+        if message:
+            self._error_text = ""
+        self._show_state()
+
+    def _on_error(self, path: str, message: str) -> None:
+        if message and not path:
+            self._error_text = message
+            self._show_state()
 
     # -- data ----------------------------------------------------------------------------------
     def refresh(self) -> None:
         view, result = self.session.view, self.session.result
         if view is None:
+            self._show_state()
             return
+        self._error_text = ""
         surface = getattr(result, "surface", None)
         self.log = bool(self.session.scenario.view.log_scale)
         # a 1-parameter problem is a curve whether or not its landscape was computed (hidden panel)
@@ -113,19 +216,43 @@ class LandscapePanel(QWidget):
             for it in (self.curve, self.deriv, self.tangent):
                 it.setVisible(one_d)
                 it.clear()
+            self.deriv_vb.setVisible(one_d)
+            self.item.showAxis("right", one_d)
+            self._box = None
             if surface is not None and one_d:
                 self._draw_curve(surface, view)
             elif surface is not None:
                 self._draw_surface(surface)
         labels = getattr(surface, "axis_labels", None) or (view.coord_names + ["", ""])[:2]
         self.item.setLabel("bottom", labels[0])
-        self.item.setLabel("left", "loss" if one_d else labels[1])
+        if one_d:
+            name = labels[0] or (view.coord_names + ["w"])[0]
+            self.item.setLabel("left", f"loss g({name})")
+            self.item.setLabel("right", f"derivative g'({name}) (dashed)")
+        else:
+            self.item.setLabel("left", labels[1])
+        self._apply_aspect()
         self._draw_minima(view)
         self._make_tracks(view)
         self.note.setText("" if view.coords is not None else "trajectories not recorded for this problem")
+        self._show_state()
         if self.view3d is not None and self.toggle3d.isChecked():
             self.view3d.refresh()
         self.set_frame(self.session.frame)
+
+    def _apply_aspect(self, *_: Any) -> None:
+        """Equal scale for a 2-D landscape (both axes one kind of coordinate) unless the 1:1 button
+        is off; a 1-D curve (parameter against loss) always fills the panel."""
+        equal = self._dim == 2 and self.aspect.isChecked()
+        self.aspect.setEnabled(self._dim == 2)
+        self.item.vb.setAspectLocked(equal, ratio=1.0)
+        box = getattr(self, "_range", None)
+        if box is not None:
+            self.item.setRange(xRange=box[0], yRange=box[1], padding=box[2])
+
+    def _sync_deriv_geometry(self) -> None:
+        self.deriv_vb.setGeometry(self.item.vb.sceneBoundingRect())
+        self.deriv_vb.linkedViewChanged(self.item.vb, self.deriv_vb.XAxis)
 
     def _draw_surface(self, surface: Any) -> None:
         a, b = np.asarray(surface.alphas, dtype=float), np.asarray(surface.betas, dtype=float)
@@ -149,7 +276,9 @@ class LandscapePanel(QWidget):
             if stride > 1:
                 iso.setTransform(QTransform.fromScale(stride, stride))
             self.isocurves.append(iso)
-        self.item.setRange(xRange=(a[0], a[-1]), yRange=(b[0], b[-1]), padding=0)
+        mx, my = MARGIN * (a[-1] - a[0]), MARGIN * (b[-1] - b[0])
+        self._box = (a[0] - mx, a[-1] + mx, b[0] - my, b[-1] + my)
+        self._range = ((a[0], a[-1]), (b[0], b[-1]), 0)
 
     def _draw_curve(self, surface: Any, view: Any) -> None:
         w = np.asarray(surface.alphas, dtype=float)
@@ -158,83 +287,198 @@ class LandscapePanel(QWidget):
         dg = getattr(view, "curve_grad", None)
         if dg is not None:
             self.deriv.setData(w, dg)
-        lo = np.nanmin(np.concatenate([g, dg])) if dg is not None else np.nanmin(g)
-        hi = np.nanmax(g)
-        self.item.setRange(xRange=(w[0], w[-1]), yRange=(lo, hi), padding=0.05)
+            finite = dg[np.isfinite(dg)]
+            if finite.size:
+                self.deriv_vb.setYRange(float(finite.min()), float(finite.max()), padding=0.05)
+        lo, hi = float(np.nanmin(g)), float(np.nanmax(g))
+        mx = MARGIN * (w[-1] - w[0])
+        self._box = (w[0] - mx, w[-1] + mx, -np.inf, np.inf)
+        self._range = ((w[0], w[-1]), (lo, hi), 0.05)
+        self._sync_deriv_geometry()
 
     def _draw_minima(self, view: Any) -> None:
-        """Known minima as stars (``RunView.minima``: on the curve in 1-D)."""
-        if view.minima is None:
-            self.minima.clear()
-        else:
-            self.minima.setData(view.minima[:, 0], view.minima[:, 1])
+        """Known minima as stars (``RunView.minima``: on the curve in 1-D), other local minima as
+        hollow stars and saddles as crosses where the problem knows them."""
+        for item, points in ((self.minima, view.minima), (self.local_minima, getattr(view, "local_minima", None)),
+                             (self.saddles, getattr(view, "saddles", None))):
+            if points is None or len(points) == 0:
+                item.clear()
+            else:
+                item.setData(points[:, 0], points[:, 1])
+
+    def _empty_tracks(self) -> None:
+        self._X = self._Y = np.zeros((0, 1))
+        self._cut = np.zeros(0, dtype=int)
+        self._groups: list[np.ndarray] = []
+        self._head_brushes: list[Any] = []
+        self._dim_brushes: list[Any] = []
+        self._trail_brushes = np.zeros((0, TRAIL), dtype=object)
+        self._gone: tuple = ()
+        self._trail_mask = b""
+        self._heads_style = -1
+        self._brush_version = 0
 
     def _make_tracks(self, view: Any) -> None:
         names = [view.labels[i] + (f"  (diverged at step {view.last[i]})" if view.diverged[i] else "") for i in range(view.size)]
-        signature = (tuple(names), tuple(view.colors), self._dim)
+        box = getattr(self, "_box", None)
+        signature = (tuple(names), tuple(view.colors), self._dim, box, id(view))
         if signature == self._tracks_for:
             return  # same trajectories (a knob moved): the items stay, set_frame moves them
         self._tracks_for = signature
-        for tr in self.tracks:
-            for key in ("path", "trail", "head"):
-                self.item.removeItem(tr[key])
+        for path in self.paths:
+            self.item.removeItem(path)
+        self.paths = []
+        for _, text in self.diverged_labels:
+            self.item.removeItem(text)
+        self.diverged_labels = []
         self.legend.clear()
+        self.samples = []
+        self._empty_tracks()
         if self._dim == 1:
-            for it, name in ((self.curve, "loss g(w)"), (self.deriv, "derivative g'(w)"), (self.tangent, "tangent at the iterate")):
+            for it, name in ((self.curve, "loss"), (self.deriv, "derivative (right axis)"), (self.tangent, "tangent at the iterate")):
                 self.legend.addItem(it, name)
-        self.tracks = []
-        legend = legend_names(view, names)  # a large sweep family is one line
-        for i in range(view.size):
-            color = view.colors[i]
-            path = pg.PlotDataItem(pen=pg.mkPen(color, width=1.6), connect="finite")
-            path.setOpacity(0.55)
-            trail = pg.ScatterPlotItem(size=7, pen=None)
-            head = pg.ScatterPlotItem(size=15, symbol="o", brush=pg.mkBrush(color), pen=pg.mkPen("w", width=2))
-            for z, it in ((2, path), (3, trail), (4, head)):
-                it.setZValue(z)
-                self.item.addItem(it)
-            if i in legend:
-                self.legend.addItem(head, legend[i])
-            self.tracks.append({"path": path, "trail": trail, "head": head, "brushes": fading_brushes(color)})
+        if view.coords is None or view.size == 0:
+            self._clear_tracks()
+            return
+        B, T1 = view.size, view.coords.shape[0]
+        X = np.array(view.coords[:, :, 0].T, dtype=float)  # [B, T+1]
+        Y = np.array((view.loss if self._dim == 1 else view.coords[:, :, 1]).T, dtype=float)
+        last = np.minimum(np.asarray(view.last, dtype=int), T1 - 1)
+        cut = last.copy()
+        for i in np.flatnonzero(view.diverged):
+            cut[i] = max(in_box_until(X[i], Y[i] if self._dim == 2 else None, int(last[i]), box), 0)
+        steps = np.arange(T1)
+        beyond = steps[None, :] > cut[:, None]
+        X[beyond] = np.nan
+        Y[beyond] = np.nan
+        self._X, self._Y, self._cut, self._last = X, Y, cut, last
+        colors = family_colors(view)
+        self._colors = colors
+        order: dict[str, list[int]] = {}
+        for i, c in enumerate(colors):
+            order.setdefault(c, []).append(i)
+        for color, members in order.items():
+            # a hairline (width 1) is Qt's fast path: many trajectories draw thin
+            path = pg.PlotCurveItem(pen=pg.mkPen(color, width=1.6 if B <= MAX_TRAILS else 1), connect="finite")
+            path.setOpacity(PATH_ALPHA)
+            path.setZValue(2)
+            self.item.addItem(path)
+            self.paths.append(path)
+            self._groups.append(np.asarray(members, dtype=int))
+        self._head_brushes = [pg.mkBrush(c) for c in colors]
+        dimmed = []
+        for c in colors:
+            q = QColor(pg.mkColor(c))
+            q.setAlphaF(0.3 * q.alphaF())
+            dimmed.append(pg.mkBrush(q))
+        self._dim_brushes = dimmed
+        self._trail_brushes = np.empty((B, TRAIL), dtype=object)
+        if B <= MAX_TRAILS:
+            for i, c in enumerate(colors):
+                self._trail_brushes[i, :] = fading_brushes(c)
+        self._cross_pens = [pg.mkPen(c, width=3) for c in colors]
+        self._diverged = np.flatnonzero(view.diverged)
+        self.crosses.clear()
+        self.trails.clear()
+        self.heads.clear()
+        if 0 < len(self._diverged) <= MAX_DIVERGED_LABELS:
+            for i in self._diverged:
+                text = pg.TextItem(f"diverged at step {int(view.last[i])}", color=QColor(pg.mkColor(view.colors[i])).darker(130),
+                                   anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 190))
+                text.setZValue(5)
+                text.setVisible(False)
+                self.item.addItem(text)
+                self.diverged_labels.append((int(i), text))
+        legend = legend_names(view, names)  # a large sweep or a seed family is one line
+        for i, name in legend.items():
+            sample = pg.ScatterPlotItem(symbol="o", size=12, brush=pg.mkBrush(view.colors[i]), pen=pg.mkPen("w", width=1.5))
+            self.samples.append(sample)
+            self.legend.addItem(sample, name)
+        self._apply_highlight()
+
+    def _clear_tracks(self) -> None:
+        for it in (self.focus, self.trails, self.heads, self.crosses):
+            it.clear()
 
     # -- frames ----------------------------------------------------------------------------------
     def positions(self, step: int) -> np.ndarray:
-        """Data coordinates ``[B, 2]`` of every head at ``step`` (x, y as drawn)."""
-        view = self.session.view
-        out = np.full((view.size, 2), np.nan)
-        if view.coords is None:
-            return out
-        for i in range(view.size):
-            n = min(step, view.last[i])
-            x = view.coords[n, i, 0]
-            out[i] = (x, view.loss[n, i]) if self._dim == 1 else (x, view.coords[n, i, 1])
-        return out
+        """Data coordinates ``[B, 2]`` of every head at ``step`` (x, y as drawn; NaN where nothing
+        is drawn)."""
+        n = np.minimum(step, self._cut)
+        if len(n) == 0:
+            return np.zeros((0, 2))
+        rows = np.arange(len(n))
+        return np.column_stack([self._X[rows, n], self._Y[rows, n]])
+
+    def head_positions(self) -> np.ndarray:
+        """``[B, 2]`` where the heads are drawn now (read back from the scatter item)."""
+        x, y = self.heads.getData()
+        return np.column_stack([x, y]) if x is not None else np.zeros((0, 2))
 
     def set_frame(self, step: int) -> None:
         view = self.session.view
-        if view is None or view.coords is None or not self.tracks:
+        if view is None or view.coords is None or not self.paths:
             return
-        for i, tr in enumerate(self.tracks):
-            n = min(step, view.last[i])
-            xs = view.coords[: n + 1, i, 0]
-            ys = view.loss[: n + 1, i] if self._dim == 1 else view.coords[: n + 1, i, 1]
-            tr["path"].setData(xs, ys)
-            k = min(TRAIL, n + 1)
-            tr["trail"].setData(xs[-k:], ys[-k:], brush=tr["brushes"][TRAIL - k:])
-            tr["head"].setData(xs[-1:], ys[-1:])
+        X, Y = self._X, self._Y
+        B = X.shape[0]
+        s = int(min(max(step, 0), X.shape[1] - 1))
+        for path, idx in zip(self.paths, self._groups):
+            xs = np.full((len(idx), s + 2), np.nan)
+            ys = np.full((len(idx), s + 2), np.nan)
+            xs[:, : s + 1] = X[idx, : s + 1]
+            ys[:, : s + 1] = Y[idx, : s + 1]
+            path.setData(xs.ravel(), ys.ravel(), connect="finite")
+        if self._focus is not None and len(self._focus):
+            idx = self._focus
+            xs = np.full((len(idx), s + 2), np.nan)
+            ys = np.full((len(idx), s + 2), np.nan)
+            xs[:, : s + 1] = X[idx, : s + 1]
+            ys[:, : s + 1] = Y[idx, : s + 1]
+            self.focus.setData(xs.ravel(), ys.ravel(), connect="finite")
+        n = np.minimum(s, self._cut)
+        rows = np.arange(B)
+        hx, hy = X[rows, n], Y[rows, n]
+        _move(self.heads, hx, hy, lambda: self._brushes_now, self._heads_style == self._brush_version)
+        self._heads_style = self._brush_version
+        if B <= MAX_TRAILS:
+            k = np.arange(TRAIL)
+            j = n[:, None] - (TRAIL - 1) + k[None, :]  # [B, TRAIL], the newest last
+            ok = j >= 0
+            jj = np.where(ok, j, 0)
+            tx, ty = X[rows[:, None], jj][ok], Y[rows[:, None], jj][ok]
+            mask = ok.tobytes()
+            _move(self.trails, tx, ty, lambda: list(self._trail_brushes[ok]), self._trail_mask == mask)
+            self._trail_mask = mask
+        gone = tuple(int(i) for i in self._diverged if s > self._cut[i] or s >= self._last[i])
+        if gone != self._gone:
+            self._gone = gone
+            if gone:
+                g = list(gone)
+                self.crosses.setData(X[g, self._cut[g]], Y[g, self._cut[g]], pen=[self._cross_pens[i] for i in g])
+            else:
+                self.crosses.clear()
+        for i, text in self.diverged_labels:
+            on = i in gone
+            if on:
+                text.setPos(X[i, self._cut[i]], Y[i, self._cut[i]])
+            if text.isVisible() != on:
+                text.setVisible(on)
         if self._dim == 1 and view.grad is not None and view.size:
             i = self.session.selected
-            n = min(step, view.last[i])
-            w, g, dg = view.coords[n, i, 0], view.loss[n, i], view.grad[n, i, 0]
+            m = int(min(s, view.last[i]))
+            w, g, dg = view.coords[m, i, 0], view.loss[m, i], view.grad[m, i, 0]
             span = self.item.vb.viewRange()[0]
             h = 0.15 * (span[1] - span[0])
-            self.tangent.setData([w - h, w + h], [g - h * dg, g + h * dg])
+            if np.isfinite([w, g, dg]).all():
+                self.tangent.setData([w - h, w + h], [g - h * dg, g + h * dg])
+            else:
+                self.tangent.clear()
         if view.off_plane is not None and view.size:
             # the picture is a projection: say how far off the plane the iterate is, and its true loss
             i = self.session.selected
-            n = min(step, view.last[i])
-            self.note.setText(f"{view.labels[i]} at step {n}: {view.off_plane[n, i]:.3g} off the plane; "
-                              f"true loss {view.loss[n, i]:.4g}, surface here {view.plane_value[n, i]:.4g}")
+            m = int(min(s, view.last[i]))
+            self.note.setText(f"{view.labels[i]} at step {m}: {view.off_plane[m, i]:.3g} off the plane; "
+                              f"true loss {view.loss[m, i]:.4g}, surface here {view.plane_value[m, i]:.4g}")
         if self.view3d is not None and self.toggle3d.isChecked():
             self.view3d.set_frame(step)
 
@@ -267,20 +511,66 @@ class LandscapePanel(QWidget):
             self.stack.setCurrentWidget(self.view3d if on else self.plot)
             if on:
                 self.view3d.refresh()
+        self._show_state()
 
     def set_font_size(self, points: int | None) -> None:
         from lab.style import set_plot_font
 
         set_plot_font(self.item, points)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
+        size = f"{points}pt" if points else "9pt"
+        for _, label in self.legend.items:
+            label.setText(label.text, size=size)
+        for _, text in self.diverged_labels:
+            font = text.textItem.font()
+            font.setPointSize(points or 9)
+            text.setFont(font)
 
     def highlight(self, label: str | None) -> None:
         """Emphasises the trajectories named ``label`` (a trajectory or an optimizer entry); None resets."""
-        view = self.session.view
-        if view is None:
+        self._highlight = label
+        self._apply_highlight()
+        self.set_frame(self.session.frame)
+
+    _focus: np.ndarray | None = None
+    _brushes_now: list[Any] = []
+    _brush_version = 0
+
+    def _apply_highlight(self) -> None:
+        self._brush_version += 1  # the heads' brushes are set again on the next frame
+        view, label = self.session.view, self._highlight
+        if view is None or not self._head_brushes:
+            self._focus, self._brushes_now = None, list(self._head_brushes)
             return
-        for i, tr in enumerate(self.tracks):
-            on = label is None or label in (view.labels[i], view.entry[i])
-            tr["path"].setOpacity(0.9 if label is not None and on else 0.55 if on else 0.15)
-            tr["trail"].setOpacity(1.0 if on else 0.2)
-            tr["head"].setOpacity(1.0 if on else 0.3)
+        on = np.array([label is None or label in (view.labels[i], view.entry[i]) for i in range(view.size)])
+        if label is None or not on.any():
+            self._focus = None
+            self._brushes_now = list(self._head_brushes)
+            self.focus.clear()
+            for path in self.paths:
+                path.setOpacity(PATH_ALPHA)
+            self.trails.setOpacity(1.0)
+            return
+        self._focus = np.flatnonzero(on)
+        first = int(self._focus[0])
+        self.focus.setPen(pg.mkPen(self._colors[first], width=2.8))
+        for path in self.paths:
+            path.setOpacity(DIM_ALPHA)
+        self.trails.setOpacity(0.5)
+        self._brushes_now = [self._head_brushes[i] if on[i] else self._dim_brushes[i] for i in range(view.size)]
+
+
+def _move(scatter: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, brushes: Any, same_style: bool) -> None:
+    """Puts ``scatter``'s points at ``(x, y)``: in place when the count and the brushes are those of
+    the last frame (``setData`` would look every point's symbol up again: ~60 ms for 400 points),
+    else with ``setData(brush=brushes())``."""
+    data = scatter.data
+    if same_style and len(data) == len(x):
+        data["x"] = x
+        data["y"] = y
+        scatter.prepareGeometryChange()
+        scatter.informViewBoundsChanged()
+        scatter.bounds = [None, None]
+        scatter.invalidate()
+    else:
+        scatter.setData(x, y, brush=brushes())

@@ -3,7 +3,10 @@ from its sweeps and start points) is listed one trajectory per line while it has
 :data:`FAMILY_LEGEND` members (the palette's ten colours still tell them apart, and a lecture's
 five-rate sweep names each rate), and as ONE line past that: ``GD: 1,000 trajectories, lr 0.001
 to 2.5, 312 diverged``. pyqtgraph lays its legend out again for every item added, so thousands of
-lines cost minutes (a 10,000-rate sweep spent more than 100 s there) and could not be read anyway."""
+lines cost minutes (a 10,000-rate sweep spent more than 100 s there) and could not be read anyway.
+A family whose members share every hyperparameter (eight SGD seeds, a grid of start points) is one
+line whatever its size: its lines would only repeat one name. A family shown as one line is drawn
+as a colour ramp of its colour (:func:`family_colors`), light to dark in run order."""
 
 from __future__ import annotations
 
@@ -42,13 +45,34 @@ def legend_names(view: Any, names: list[str]) -> dict[int, str]:
     small family (with ``names[i]``), the first member of a large one (with :func:`family_name`)."""
     out: dict[int, str] = {}
     for entry, members in families(view).items():
-        if len(members) <= FAMILY_LEGEND:
-            out.update((i, names[i]) for i in members)
-        else:
+        if one_line(view, members):
             out[members[0]] = family_name(view, entry, members)
+        else:
+            out.update((i, names[i]) for i in members)
     return out
+
+
+def one_line(view: Any, members: list[int]) -> bool:
+    """Whether a family is listed as one legend line: more than :data:`FAMILY_LEGEND` members, or
+    several that differ only in their seed or start (the same hyperparameters)."""
+    if len(members) > FAMILY_LEGEND:
+        return True
+    return len(members) > 1 and all(view.hyper[i] == view.hyper[members[0]] for i in members)
 
 
 def collapsed(view: Any) -> set[int]:
     """Indices of the trajectories that belong to a family shown as one legend line."""
-    return {i for members in families(view).values() if len(members) > FAMILY_LEGEND for i in members}
+    return {i for members in families(view).values() if one_line(view, members) for i in members}
+
+
+def family_colors(view: Any) -> list[str]:
+    """The colour each trajectory is drawn in: its own, or for a family shown as one legend line a
+    ramp of the family's first colour (:func:`lab.panels.display.ramp`), so its members stay apart."""
+    from lab.panels.display import ramp
+
+    colors = list(view.colors)
+    for members in families(view).values():
+        if one_line(view, members):
+            for i, c in zip(members, ramp(view.colors[members[0]], len(members))):
+                colors[i] = c
+    return colors
