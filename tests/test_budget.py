@@ -341,7 +341,7 @@ def test_a_1000_rate_sweep_is_one_legend_entry(window, tmp_path):
     assert len(land) == 1 and land[0] == conv[0]
     # every trajectory is still drawn
     assert len(window.panels.panel("convergence").curves) == 2000
-    assert len(window.panels.panel("landscape").tracks) == 1000
+    assert len(window.panels.panel("landscape").head_positions()) == 1000  # one scatter holds every head
 
 
 def test_a_small_sweep_still_names_each_rate(window, tmp_path):

@@ -88,7 +88,7 @@ def opened(window, path) -> MainWindow:
 
 
 def heads(window) -> np.ndarray:
-    return np.array([tr["head"].getData() for tr in window.panels.panel("landscape").tracks])[:, :, 0]
+    return window.panels.panel("landscape").head_positions()  # [B, 2]: one scatter holds every head
 
 
 def panel_image(widget) -> np.ndarray:
@@ -206,7 +206,7 @@ def test_optimizers_added_removed_relabelled(window, two_d):
     assert window.session.view.labels[-1] == "Adam, fast"
     assert window.session.remove_optimizer(0)
     assert window.session.view.labels == ["HB", "Adam, fast"]
-    assert len(window.panels.panel("landscape").tracks) == 2
+    assert len(window.panels.panel("landscape").head_positions()) == 2
 
 
 def test_a_click_sets_the_start_point(window, qtbot, two_d):

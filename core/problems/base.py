@@ -38,6 +38,10 @@ class Problem:
     params: dict[str, Any] = field(default_factory=dict)
     dim: int = 0
     minima: Tensor | None = None
+    #: other stationary points the landscape marks (never used as targets): local minima that are
+    #: not the global one(s), and saddles, ``[k, d]`` each
+    local_minima: Tensor | None = None
+    saddles: Tensor | None = None
     loss_star: float | None = None
     box: list[tuple[float, float]] = field(default_factory=list)
     n_samples: int | None = None

@@ -283,7 +283,8 @@ def synthetic(n: int = 100, d: int = 2, singular_values: Sequence[float] | None 
         if w.shape != (d,):
             raise LabError(f"w_true needs d = {d} values, got {w.numel()}", "w_true")
     y = X @ w + float(noise) * torch.randn(n, generator=g, dtype=torch.float64)
-    return LinearProblem(kind="linear", X=X, y=y, ridge=float(ridge), U=U, sigma=s, V=V, w_true=w)
+    return LinearProblem(kind="linear", X=X, y=y, ridge=float(ridge), U=U, sigma=s, V=V, w_true=w,
+                         coord_names=[f"w{i + 1}" for i in range(d)])  # the weights, named as the lessons do
 
 
 def heart(ridge: float = 0.0) -> LinearProblem:

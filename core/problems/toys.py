@@ -97,6 +97,7 @@ def quadratic(eigenvalues: Sequence[float] = (1.0, 10.0), angle: float = 0.0,
     prob = QuadraticProblem(kind="quadratic", dim=dim, A=A, center=c, offset=float(offset),
                             eigenvalues=_tensor(eig), eigenvectors=R,
                             minima=c[None] if min(eig) > 0 else None,
+                            saddles=c[None] if min(eig) < 0 < max(eig) else None,
                             loss_star=float(offset) if min(eig) >= 0 else None,
                             box=[(float(ci) - 3.0, float(ci) + 3.0) for ci in c.tolist()[:2]],
                             coord_names=["w1", "w2"] if dim == 2 else [])
@@ -141,13 +142,18 @@ def multimin(dim: int = 1) -> Problem:
     roots = _real_roots([1.0, 0.0, -2.0, 0.4])  # h'(x) = x^3 - 2x + 0.4
     wells = [r for r in roots if 3 * r * r - 2 > 0]  # h'' > 0
     glob = min(wells, key=h)
+    shallow = [r for r in wells if r != glob]
+    hump = [r for r in roots if 3 * r * r - 2 < 0]  # h'' < 0: the maximum between the wells
     if dim == 1:
         return AnalyticProblem(kind="multimin", params={"dim": 1}, dim=1, coord_names=["x"],
                                fn=lambda t: h(t[:, 0]), minima=_tensor([[glob]]),
+                               local_minima=_tensor([[r] for r in shallow]) if shallow else None,
                                loss_star=float(h(glob)), box=[(-2.5, 2.5)])
     return AnalyticProblem(kind="multimin", params={"dim": 2}, dim=2, coord_names=["x", "y"],
                            fn=lambda t: h(t[:, 0]) + 0.5 * t[:, 1] ** 2,
                            minima=_tensor([[glob, 0.0]]), loss_star=float(h(glob)),
+                           local_minima=_tensor([[r, 0.0] for r in shallow]) if shallow else None,
+                           saddles=_tensor([[r, 0.0] for r in hump]) if hump else None,
                            box=[(-2.5, 2.5), (-2.0, 2.0)])
 
 
@@ -202,9 +208,11 @@ def rastrigin(dim: int = 2, A: float = 10.0) -> Problem:
 
 def formula(expr: str, variables: Sequence[str] | None = None,
             box: Sequence[Sequence[float]] | None = None,
-            minima: Sequence[Sequence[float]] | None = None, loss_star: float | None = None) -> Problem:
+            minima: Sequence[Sequence[float]] | None = None, loss_star: float | None = None,
+            saddles: Sequence[Sequence[float]] | None = None) -> Problem:
     """A user-typed loss of the parameters (see :mod:`core.problems.formula` for the grammar).
-    ``variables`` fixes their order (default: inferred, ``w, x, y, z`` first)."""
+    ``variables`` fixes their order (default: inferred, ``w, x, y, z`` first); ``saddles`` are
+    marked on the landscape."""
     names = list(variables) if variables is not None else infer_variables(expr)
     fn = compile_formula(expr, names)  # structural errors first, with their own message
     if not names:
@@ -220,7 +228,10 @@ def formula(expr: str, variables: Sequence[str] | None = None,
     m = _tensor(minima) if minima is not None else None
     if m is not None and (m.ndim != 2 or m.shape[1] != dim):
         raise LabError(f"minima must be a list of points with {dim} coordinates", "minima")
-    return AnalyticProblem(kind="formula", dim=dim, coord_names=names, fn=fn, minima=m,
+    sd = _tensor(saddles) if saddles is not None else None
+    if sd is not None and (sd.ndim != 2 or sd.shape[1] != dim):
+        raise LabError(f"saddles must be a list of points with {dim} coordinates", "saddles")
+    return AnalyticProblem(kind="formula", dim=dim, coord_names=names, fn=fn, minima=m, saddles=sd,
                            loss_star=None if loss_star is None else float(loss_star),
                            box=[tuple(map(float, b)) for b in box] if box else [(-3.0, 3.0)] * min(dim, 2))
 
