@@ -55,6 +55,8 @@ class RunView:
     worst_rates: dict[int, float] = field(default_factory=dict)
     modes: dict[int, "Modes"] = field(default_factory=dict)  # trajectory -> per-mode error (:func:`mode_curves`)
     minima: np.ndarray | None = None  # [m, 2] known minima as the landscape draws them: (x, y), or (w, g(w)) in 1-D
+    local_minima: np.ndarray | None = None  # [m, 2] other local minima (Problem.local_minima), drawn like ``minima``
+    saddles: np.ndarray | None = None  # [m, 2] known saddles (Problem.saddles), drawn like ``minima``
     spectra: "Spectra | None" = None  # what the eigen panel draws (:func:`spectra`)
     model: "ModelArrays | None" = None  # what the model panel draws (:func:`model_view`), None when it has nothing
     model_note: str = ""  # why there is no model view
@@ -186,6 +188,8 @@ def run_view(result: Any, scenario: Any, progress: Progress = None, cancel: Canc
     ``cancel()`` returning true between chunks stops it with :class:`core.errors.Cancelled`."""
     view = RunView.from_result(result, {"view": {"convergence": scenario.view.convergence}})
     view.minima = minima(result.run.problem)
+    view.local_minima = minima(result.run.problem, "local_minima")
+    view.saddles = minima(result.run.problem, "saddles")
     run = result.run
     tick = _Ticker(progress, cancel, spectra_chunks(run) + model_chunks(run))
     view.spectra = spectra(run, view.last, tick=tick)
@@ -547,12 +551,13 @@ def model_view(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = 
                        predictions=out.reshape(len(steps), n, len(grid)), elbows=elbows)
 
 
-def minima(problem: Any) -> np.ndarray | None:
-    """Known minima as the landscape draws them: ``(x, y)`` of 2-parameter problems, ``(w, g(w))``
-    of 1-parameter ones; None for bigger problems or none known."""
+def minima(problem: Any, which: str = "minima") -> np.ndarray | None:
+    """Known minima (or ``which`` = ``"local_minima"`` / ``"saddles"``: the problem's other known
+    stationary points) as the landscape draws them: ``(x, y)`` of 2-parameter problems,
+    ``(w, g(w))`` of 1-parameter ones; None for bigger problems or none known."""
     import torch
 
-    m = problem.minima
+    m = getattr(problem, which, None)
     if m is None or problem.dim > 2:
         return None
     pts = m.detach().to(problem.device, problem.dtype)
