@@ -94,9 +94,9 @@ class ValueSlider(QWidget):
       pixels are equal factors, one decade per :data:`PIXELS_PER_DECADE` pixels centred on the
       value (0.07 on 160 px: 0.007 .. 0.7); where 0 is allowed the leftmost position is exactly 0.
       A value typed or set outside the range, or a drag released at an end, re-centres the range.
-    - ``beta``: a value in ``[0, 1)`` (momentum, Adam's betas): linear up to 0.9, then one equal
-      length per decade of ``1 - beta`` (0.9, 0.99, 0.999, ...), so the values near 1 that matter
-      are reachable.
+    - ``beta``: a value in ``[0, 1)`` (momentum, Adam's betas): linear up to 0.9 on the first half,
+      then one equal length per decade of ``1 - beta`` (0.99, 0.999, and 0.9999 when the value is
+      that close to 1), so the values near 1 that matter are reachable.
     - ``linear`` for another finite interval (dampening in [0, 1]); ``fixed`` when the interval
       is one value (Nesterov's dampening): the slider is disabled.
     """
@@ -154,7 +154,7 @@ class ValueSlider(QWidget):
             if self.low > 0:
                 self.lo = max(self.lo, self.low)
         elif self.scale == "beta":
-            self.lo, self.hi = 0.0, float(max(3, math.ceil(_beta_u(v) + 0.5) if finite(v) and 0 <= v < 1 else 3))
+            self.lo, self.hi = 0.0, float(max(4, math.ceil(_beta_u(v) + 0.5) if finite(v) and 0 <= v < 1 else 4))
         else:
             self.lo, self.hi = self.low, (self.high if math.isfinite(self.high) else self.low + 1.0)
 
@@ -205,7 +205,7 @@ class ValueSlider(QWidget):
             f = (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
             return first + int(round(f * (SLIDER_STEPS - first)))
         if self.scale == "beta":
-            u = _beta_u(min(max(v, 0.0), 1.0 - 10 ** -self.hi))
+            u = _beta_u(min(max(v, 0.0), _beta_from_u(self.hi)))
             return int(round(min(u / self.hi, 1.0) * SLIDER_STEPS))
         f = (min(max(v, self.lo), self.hi) - self.lo) / max(self.hi - self.lo, 1e-12)
         return int(round(f * SLIDER_STEPS))
@@ -221,7 +221,7 @@ class ValueSlider(QWidget):
             return self._short(k, 10 ** (math.log10(self.lo) + f * (math.log10(self.hi) - math.log10(self.lo))))
         if self.scale == "beta":
             u = k / SLIDER_STEPS * self.hi
-            return self._short(k, 0.9 * u if u <= 1.0 else 1.0 - 10 ** -u)
+            return self._short(k, _beta_from_u(u))
         return self._short(k, self.lo + k / SLIDER_STEPS * (self.hi - self.lo))
 
     def _short(self, k: int, v: float) -> float:
@@ -280,8 +280,13 @@ class ValueSlider(QWidget):
 
 
 def _beta_u(b: float) -> float:
-    """The beta scale: ``u = b / 0.9`` up to 0.9, then ``-log10(1 - b)`` (1 at 0.9, 2 at 0.99)."""
-    return b / 0.9 if b <= 0.9 else -math.log10(1.0 - b)
+    """The beta scale: ``u = 2 b / 0.9`` up to 0.9 (half of a 0 .. 0.999 slider), then one unit
+    per decade of ``1 - b`` (u = 2 at 0.9, 3 at 0.99, 4 at 0.999)."""
+    return 2.0 * b / 0.9 if b <= 0.9 else 1.0 - math.log10(1.0 - b)
+
+
+def _beta_from_u(u: float) -> float:
+    return 0.9 * u / 2.0 if u <= 2.0 else 1.0 - 10 ** -(u - 1.0)
 
 
 
@@ -636,6 +641,7 @@ class Controls(QScrollArea):
 def put(entry: QLineEdit, text: str) -> None:
     """Shows ``text`` in a field and remembers it as what the field was given (:func:`edited`)."""
     entry.setText(text)
+    entry.setCursorPosition(0)  # the start of a long label or formula, not its end
     entry.setProperty("shown", text)
 
 
