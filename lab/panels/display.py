@@ -62,15 +62,19 @@ def ramp(color: str, n: int, levels: int = RAMP_LEVELS) -> list[str]:
     """``n`` shades of ``color`` from light to dark (a family drawn as one colour ramp), quantized to
     at most ``levels`` distinct shades; the hue and any alpha stay."""
     base = QColor(pg.mkColor(color))
+
+    def name(c: QColor) -> str:  # the scenario format's (and pyqtgraph's) #rrggbbaa, alpha last
+        return f"#{c.red():02x}{c.green():02x}{c.blue():02x}{c.alpha():02x}"
+
     if n <= 1:
-        return [base.name(QColor.NameFormat.HexArgb)]
+        return [name(base)]
     h, s, _, a = base.getHslF()
     h = max(h, 0.0)  # achromatic colours report hue -1
     out = []
     for i in range(n):
         t = round(i / (n - 1) * (levels - 1)) / (levels - 1) if n > levels else i / (n - 1)
         c = QColor.fromHslF(h, s, 0.72 - 0.44 * t, a)
-        out.append(c.name(QColor.NameFormat.HexArgb))
+        out.append(name(c))
     return out
 
 

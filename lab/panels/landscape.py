@@ -90,9 +90,13 @@ class LandscapePanel(QWidget):
         for it in (self.minima, self.local_minima, self.saddles):
             it.setZValue(1.5)
             self.item.addItem(it)
-        # the legend sits in the plot's layout, right of the colour bar: beside the data, never on it
-        self.legend = pg.LegendItem(labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 0), pen=None)
-        self.item.layout.addItem(self.legend, 2, 6, alignment=Qt.AlignmentFlag.AlignTop)
+        # the legend sits in the plot's layout under the bottom axis, in columns: beside the data,
+        # never on it (the axes keep the panel's width; a 2-D picture at equal scale has spare height
+        # only when the panel is tall, a legend on the right would take the width it needs)
+        self.legend = pg.LegendItem(labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 0), pen=None, verSpacing=-4)
+        # its width is never the layout's business (a long name must not push the axes off the panel)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.item.layout.addItem(self.legend, 5, 0, 1, 7, alignment=Qt.AlignmentFlag.AlignLeft)
         # trajectories: one path item per colour, one trail scatter, one head scatter, one x scatter
         self.paths: list[pg.PlotCurveItem] = []
         self.focus = pg.PlotCurveItem(connect="finite")
@@ -390,6 +394,8 @@ class LandscapePanel(QWidget):
                 self.item.addItem(text)
                 self.diverged_labels.append((int(i), text))
         legend = legend_names(view, names)  # a large sweep or a seed family is one line
+        self.legend.setColumnCount(_columns(list(legend.values()) + (["derivative (right axis)"] * 3 if self._dim == 1 else []),
+                                            self.plot.width(), self.fontMetrics().averageCharWidth()))
         for i, name in legend.items():
             sample = pg.ScatterPlotItem(symbol="o", size=12, brush=pg.mkBrush(view.colors[i]), pen=pg.mkPen("w", width=1.5))
             self.samples.append(sample)
@@ -460,7 +466,10 @@ class LandscapePanel(QWidget):
         for i, text in self.diverged_labels:
             on = i in gone
             if on:
-                text.setPos(X[i, self._cut[i]], Y[i, self._cut[i]])
+                x, y = X[i, self._cut[i]], Y[i, self._cut[i]]
+                (x0, x1), (y0, y1) = self.item.vb.viewRange()
+                text.setAnchor((1 if x > (x0 + x1) / 2 else 0, 0 if y > (y0 + y1) / 2 else 1))  # inside the picture
+                text.setPos(x, y)
             if text.isVisible() != on:
                 text.setVisible(on)
         if self._dim == 1 and view.grad is not None and view.size:
@@ -574,3 +583,11 @@ def _move(scatter: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, brushes: An
         scatter.invalidate()
     else:
         scatter.setData(x, y, brush=brushes())
+
+
+def _columns(names: list[str], width: int, char: int) -> int:
+    """How many legend columns fit ``width`` pixels (at most 3, at least 1) for these names."""
+    if not names:
+        return 1
+    cell = max(len(n) for n in names) * max(char, 5) + 40  # swatch and spacing
+    return int(max(1, min(3, len(names), (max(width, 200) - 20) // cell)))
