@@ -616,6 +616,7 @@ class Controls(QScrollArea):
             points = [[float(v) for v in p.split(",")] for p in text.split(";") if p.strip()]
         except (ValueError, OverflowError):
             self.show_error("start", f"start: expected numbers like '2.5' or '1, -2', got {text!r}")
+            self.sync("start")  # the field shows the start the run uses again
             return
         self._edit("start", {"points": points})
 

@@ -164,6 +164,10 @@ def test_a_refused_value_leaves_the_controls_on_the_value_the_run_uses(two_d, qt
     type_into(qtbot, angle, "nan")
     assert window.controls.errors["problem.angle"].isVisible()
     assert angle.text() == "30"
+    # and the start field, typed with a word
+    start = window.controls.findChild(QLineEdit, "start")
+    type_into(qtbot, start, "one, two")
+    assert window.controls.errors["start"].isVisible() and start.text() == "2, 1.5"
 
 
 def test_enter_commits_and_space_then_plays(two_d, qtbot):
@@ -247,6 +251,27 @@ def test_a_new_rule_shows_its_own_rows_with_the_values_the_run_uses(two_d, qtbot
     assert "optimizers[0].momentum" not in window.controls.sliders
     ran = make_hyper(get_rule("gd"), [window.session.view.hyper[0]])["lr"]
     assert float(window.controls.sliders["optimizers[0].lr"].entry.text()) == float(ran[0, 0]) == 0.1
+    # the list gave the keyboard back: Space plays (it opened the list again)
+    qtbot.waitUntil(lambda: not isinstance(QApplication.focusWidget(), QComboBox), timeout=2000)
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_Space)
+    assert window.player.playing
+
+
+def test_a_new_problem_kind_by_mouse_rebuilds_the_rows(two_d, qtbot):
+    """A real click on the problem list rebuilds the rows around the combo that asked for it (a
+    guard: the optimizer's rule list, rebuilt the same way, aborted Python on the old code)."""
+    window = two_d
+    combo = window.controls.findChild(QComboBox, "problem.kind")
+    old = window.session.result
+    choose(qtbot, combo, "rosenbrock")
+    qtbot.waitUntil(lambda: window.session.result is not old, timeout=10000)
+    window.session.wait()
+    assert window.session.result.run.problem.kind == "rosenbrock"
+    assert window.controls.findChild(QComboBox, "problem.kind").currentText() == "rosenbrock"
+    assert window.controls.findChild(QLineEdit, "problem.b") is not None
+    start = window.controls.findChild(QLineEdit, "start")
+    held = [float(v) for v in window.session.scenario.start.points[0]]
+    np.testing.assert_allclose([float(v) for v in start.text().split(",")], held, rtol=1e-5)
 
 
 # -- defect 4: a click on the landscape shows in the start field -----------------------------------------
