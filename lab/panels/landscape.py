@@ -96,6 +96,7 @@ class LandscapePanel(QWidget):
         self.legend = pg.LegendItem(labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 0), pen=None, verSpacing=-4)
         # its width is never the layout's business (a long name must not push the axes off the panel)
         self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.legend.setMinimumWidth(0)
         self.item.layout.addItem(self.legend, 5, 0, 1, 7, alignment=Qt.AlignmentFlag.AlignLeft)
         # trajectories: one path item per colour, one trail scatter, one head scatter, one x scatter
         self.paths: list[pg.PlotCurveItem] = []
@@ -232,7 +233,7 @@ class LandscapePanel(QWidget):
         if one_d:
             name = labels[0] or (view.coord_names + ["w"])[0]
             self.item.setLabel("left", f"loss g({name})")
-            self.item.setLabel("right", f"derivative g'({name}) (dashed)")
+            self.item.setLabel("right", f"derivative g'({name})")
         else:
             self.item.setLabel("left", labels[1])
         self._apply_aspect()
@@ -394,12 +395,11 @@ class LandscapePanel(QWidget):
                 self.item.addItem(text)
                 self.diverged_labels.append((int(i), text))
         legend = legend_names(view, names)  # a large sweep or a seed family is one line
-        self.legend.setColumnCount(_columns(list(legend.values()) + (["derivative (right axis)"] * 3 if self._dim == 1 else []),
-                                            self.plot.width(), self.fontMetrics().averageCharWidth()))
         for i, name in legend.items():
             sample = pg.ScatterPlotItem(symbol="o", size=12, brush=pg.mkBrush(view.colors[i]), pen=pg.mkPen("w", width=1.5))
             self.samples.append(sample)
             self.legend.addItem(sample, name)
+        self._legend_columns()
         self._apply_highlight()
 
     def _clear_tracks(self) -> None:
@@ -527,13 +527,27 @@ class LandscapePanel(QWidget):
 
         set_plot_font(self.item, points)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
-        size = f"{points}pt" if points else "9pt"
-        for _, label in self.legend.items:
-            label.setText(label.text, size=size)
+        self._font_points = points
+        self._legend_columns()
         for _, text in self.diverged_labels:
             font = text.textItem.font()
-            font.setPointSize(points or 9)
+            font.setPointSize(max(9, int(0.7 * points)) if points else 9)  # marks, smaller than the axes'
             text.setFont(font)
+
+    _font_points: int | None = None
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._legend_columns()  # as many columns as the new width holds
+
+    def _legend_columns(self) -> None:
+        names = [label.text for _, label in self.legend.items]
+        char = self.fontMetrics().averageCharWidth()
+        if self._font_points:
+            char = int(char * self._font_points / max(self.font().pointSizeF(), 1))
+        columns = _columns(names, self.plot.width(), char)
+        if columns != self.legend.columnCount:
+            self.legend.setColumnCount(columns)
 
     def highlight(self, label: str | None) -> None:
         """Emphasises the trajectories named ``label`` (a trajectory or an optimizer entry); None resets."""
