@@ -1,6 +1,7 @@
 """The 3-D surface view (pyqtgraph.opengl): the landscape as a height field with the trajectories
 riding on it. Needs OpenGL (PyOpenGL and a platform with a GL context); without it the panel
-shows a note saying why, and the 2-D view stays available."""
+shows a note saying why, and the 2-D view stays available. A diverged path ends where it leaves
+the plotted square (as in the 2-D view); a family shown as one legend line is its colour ramp."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from lab.panels.display import display_transform
+from lab.panels.display import display_transform, in_box_until
 
 HEIGHT = 0.6  # the surface's height as a fraction of its width
 
@@ -107,8 +108,15 @@ class Surface3D(QWidget):
         from PyQt6.QtGui import QVector3D
 
         self.view.setCameraPosition(pos=QVector3D(0, 0, width * HEIGHT * 0.35), distance=width * 1.9, elevation=28, azimuth=-60)
+        # a diverged path ends at its last finite step above the plotted square, as in the 2-D view
+        box = (a[0], a[-1], b[0], b[-1])
+        self._cut = [in_box_until(view.coords[:, i, 0], view.coords[:, i, 1], int(view.last[i]), box) if view.diverged[i]
+                     else int(view.last[i]) for i in range(view.size)] if view.coords is not None else []
+        from lab.panels.legend import family_colors
+
+        colors = family_colors(view)
         for i in range(view.size):
-            color = self.pg.mkColor(view.colors[i]).getRgbF()
+            color = self.pg.mkColor(colors[i]).getRgbF()
             line = self.gl.GLLinePlotItem(color=color, width=3, antialias=True, glOptions="translucent")
             head = self.gl.GLScatterPlotItem(color=color, size=14, pxMode=True, glOptions="translucent")
             self.view.addItem(line)
@@ -122,7 +130,11 @@ class Surface3D(QWidget):
         if view is None or view.coords is None or not self.lines:
             return
         for i, (line, head) in enumerate(zip(self.lines, self.heads)):
-            n = min(step, view.last[i])
+            n = min(step, self._cut[i])
+            if n < 0:  # never inside the square
+                line.setData(pos=np.zeros((0, 3)))
+                head.setData(pos=np.zeros((0, 3)))
+                continue
             xy = view.coords[: n + 1, i, :2] - np.asarray(self._offset)
             pts = np.column_stack([xy, self._z(self._f(view.loss[: n + 1, i])) + 0.02])
             line.setData(pos=pts)
