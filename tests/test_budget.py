@@ -339,8 +339,13 @@ def test_a_1000_rate_sweep_is_one_legend_entry(window, tmp_path):
     assert conv[0].startswith("GD: 1,000 trajectories, lr 0.001 to 0.1509") and conv[1] == "theory"
     land = legend_texts(window.panels.panel("landscape").legend)
     assert len(land) == 1 and land[0] == conv[0]
-    # every trajectory is still drawn
-    assert len(window.panels.panel("convergence").curves) == 2000
+    # every trajectory is still drawn: its measured curve and its prediction (a prediction is now
+    # two items, a halo under the dashes, so the measured and the dashed curves are counted by z)
+    from lab.panels.convergence import THEORY_Z
+
+    curves = window.panels.panel("convergence").curves
+    assert len([c for c in curves if c.zValue() == 0]) == 1000
+    assert len([c for c in curves if c.zValue() == THEORY_Z]) == 1000
     assert len(window.panels.panel("landscape").head_positions()) == 1000  # one scatter holds every head
 
 

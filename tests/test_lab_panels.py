@@ -37,11 +37,15 @@ def test_the_eigen_panel_draws_the_spectra_of_the_view(window):
         np.testing.assert_array_equal(y, z.imag)
     heights = eigen.bars.opts["height"]
     np.testing.assert_array_equal(heights, sp.hessian[0, 0][: len(heights)])
-    # heavy ball's line is its own limit 2 (1 + beta) / lr, not GD's 2 / lr
-    assert eigen.limit.value() == pytest.approx(2 * 1.9 / 0.05) and eigen.limit.isVisible()
+    # heavy ball's line is its own limit 2 (1 + beta) / lr, not GD's 2 / lr (the followed
+    # trajectory's line is the one its owners include; every optimizer has its own line now)
+    def followed():
+        return next(line for line in eigen.limits if window.session.selected in line.owners)
+
+    assert followed().value() == pytest.approx(2 * 1.9 / 0.05) and followed().isVisible()
     gd = view.kinds.index("gd")
     at(window, 40, selected=gd)
-    assert eigen.limit.value() == pytest.approx(2 / 0.05)
+    assert followed().value() == pytest.approx(2 / 0.05)
     assert "ρ = 0.949" in eigen.note.text()
 
 
