@@ -191,3 +191,16 @@ def test_the_sharpness_panel_shows_progress_until_the_sharpness_arrives(window, 
     assert window.session.result.sharpness
     assert not eigen.waiting.isVisible()
     assert any(hasattr(it, "getData") and len(it.getData()[0]) for it in eigen.sharp_items)
+
+
+def test_opening_a_smaller_run_never_indexes_the_previous_runs_points(window, qtbot):
+    """Opening a lesson with fewer trajectories while the eigen panel is shown: another panel's
+    result slot may move the frame before the eigen panel has rebuilt its items for the new run, and
+    it then indexed its old per-trajectory items into the new spectra (IndexError in a slot, the
+    panel frozen). Each open is followed by real End key presses that move the frame."""
+    for name in ("linear_momentum_stable_lr", "stability_edge", "zigzag_momentum"):
+        opened(window, LESSONS / f"{name}.toml")
+        window.panels.show_panel("eigen", True)
+        to_end(window, qtbot)
+        eigen, view = window.panels.panel("eigen"), window.session.view
+        assert len(eigen.points) == view.size == view.spectra.iteration.shape[1]

@@ -94,6 +94,7 @@ class EigenPanel(QWidget):
             return
         sharp = getattr(result, "sharpness", None)
         self._mode = spectra.mode
+        self._drawn_view = view  # the view the items below belong to (see set_frame)
         for p in self.points:
             self.circle_plot.removeItem(p)
         self.points = []
@@ -231,6 +232,11 @@ class EigenPanel(QWidget):
     def set_frame(self, step: int) -> None:
         view = self.session.view
         if view is None or self._mode == "none" or not self.isVisible():
+            return
+        if getattr(self, "_drawn_view", None) is not view:
+            # a new run whose result_changed has not reached this panel yet (another panel's slot
+            # moved the frame first): build its items before drawing, never index old ones
+            self.refresh()
             return
         if self._mode == "sharpness":
             self.sharp_cursor.setValue(step)
