@@ -187,7 +187,9 @@ def test_the_eigen_panel_draws_the_same_heavy_ball_limit(qtbot):
     qtbot.addWidget(panel)
     panel.refresh()
     panel.flush()  # draws the frame now (the panel is not shown, so set_frame waits)
-    assert panel.limit.isVisible() and panel.limit.value() == pytest.approx(30.0, rel=1e-12)
+    # every optimizer has its own line now; the followed trajectory's is the one it owns
+    followed = next(line for line in panel.limits if session.selected in line.owners)
+    assert followed.isVisible() and followed.value() == pytest.approx(30.0, rel=1e-12)
     panel._mode = "sharpness"
     panel._draw_sharpness(session.view, {"HB": {0: 29.7}})
     lines = [it for it in panel.sharp_items if hasattr(it, "value")]
