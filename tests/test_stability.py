@@ -176,7 +176,7 @@ def test_the_eigen_panel_draws_the_same_heavy_ball_limit(qtbot):
             pass
 
     class Session:
-        result_changed = extras_changed = frame_changed = Signal()
+        result_changed = extras_changed = frame_changed = progress = Signal()
         frame, selected = 3, 0
 
     result, _ = _heavy_ball(29.7)
