@@ -15,30 +15,9 @@ from PyQt6.QtCore import Qt
 import main as lab_main
 from lab import export
 
-SCENARIO = """
-format = 1
-title = "two optimizers on a rotated quadratic"
-steps = 30
-[problem]
-kind = "quadratic"
-eigenvalues = [1.0, 10.0]
-angle = 30.0
-[start]
-points = [[2.0, 1.5]]
-[[optimizers]]
-kind = "gd"
-label = "GD"
-color = "#1f77b4"
-lr = 0.15
-[[optimizers]]
-kind = "momentum"
-label = "HB"
-color = "#d62728"
-lr = 0.05
-momentum = 0.7
-[view]
-panels = ["landscape", "convergence"]
-resolution = 40
+from tests.toy_scenarios import two_optimizers
+
+BEATS = """\
 [[beats]]
 step = 0
 caption = "The start."
@@ -46,6 +25,7 @@ caption = "The start."
 step = 12
 caption = "Momentum overtakes GD here, a long caption that the band shows in full at this width."
 """
+SCENARIO = two_optimizers(resolution=40, tail=BEATS)  # tests/toy_scenarios.py
 
 
 @pytest.fixture

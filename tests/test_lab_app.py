@@ -14,33 +14,12 @@ from lab import export
 from lab.export import to_array
 from lab.window import MainWindow
 
+from tests.toy_scenarios import PANELS_3, two_optimizers
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 DEFAULT = ROOT / "scenarios" / "quartic_gd.toml"
-TWO_D = """
-format = 1
-title = "two optimizers on a rotated quadratic"
-steps = 30
-[problem]
-kind = "quadratic"
-eigenvalues = [1.0, 10.0]
-angle = 30.0
-[start]
-points = [[2.0, 1.5]]
-[[optimizers]]
-kind = "gd"
-label = "GD"
-color = "#1f77b4"
-lr = 0.15
-[[optimizers]]
-kind = "momentum"
-label = "HB"
-color = "#d62728"
-lr = 0.05
-momentum = 0.7
-[view]
-panels = ["landscape", "convergence", "eigen"]
-resolution = 120
+BEATS = """\
 [[beats]]
 step = 0
 caption = "first caption"
@@ -55,6 +34,7 @@ caption = "third caption, with a faster GD"
 pause = true
 set = { "optimizers[0].lr" = 0.05 }
 """
+TWO_D = two_optimizers(panels=PANELS_3, resolution=120, tail=BEATS)  # tests/toy_scenarios.py
 
 
 @pytest.fixture

@@ -13,29 +13,9 @@ import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QApplication, QComboBox, QLineEdit, QSpinBox, QStyle, QStyleOptionSlider
 
-TWO_D = """
-format = 1
-title = "two optimizers on a rotated quadratic"
-steps = 30
-[problem]
-kind = "quadratic"
-eigenvalues = [1.0, 10.0]
-angle = 30.0
-[start]
-points = [[2.0, 1.5]]
-[[optimizers]]
-kind = "gd"
-label = "GD"
-lr = 0.07
-[[optimizers]]
-kind = "momentum"
-label = "HB"
-lr = 0.05
-momentum = 0.7
-[view]
-panels = ["landscape", "convergence"]
-resolution = 60
-"""
+from tests.toy_scenarios import two_optimizers
+
+TWO_D = two_optimizers(colors=False, gd_lr=0.07, resolution=60)  # tests/toy_scenarios.py
 
 
 @pytest.fixture

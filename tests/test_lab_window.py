@@ -16,28 +16,9 @@ from lab.session import Session
 from lab.window import MainWindow
 from scenarios import FOLDER as SHIPPED
 
-TWO_D = """
-format = 1
-title = "two optimizers on a rotated quadratic"
-steps = 30
-[problem]
-kind = "quadratic"
-eigenvalues = [1.0, 10.0]
-angle = 30.0
-[start]
-points = [[2.0, 1.5]]
-[[optimizers]]
-kind = "gd"
-label = "GD"
-lr = 0.15
-[[optimizers]]
-kind = "momentum"
-label = "HB"
-lr = 0.05
-momentum = 0.7
-[view]
-panels = ["landscape", "convergence", "eigen"]
-resolution = 60
+from tests.toy_scenarios import PANELS_3, two_optimizers
+
+BEATS = """\
 [[beats]]
 step = 0
 caption = "first caption"
@@ -51,6 +32,7 @@ step = 10
 caption = "third caption"
 pause = true
 """
+TWO_D = two_optimizers(colors=False, panels=PANELS_3, resolution=60, tail=BEATS)  # tests/toy_scenarios.py
 
 LONG = ("a caption that goes on and on about what the audience should look at, the spiral of the "
         "heavy ball, the zigzag of plain gradient descent, the rate each one converges at and why "

@@ -21,33 +21,11 @@ import pytest
 
 import main as lab_main
 
+from tests.toy_scenarios import two_optimizers
+
 ROOT = Path(__file__).resolve().parents[1]
 
-SCENARIO = """
-format = 1
-title = "two optimizers on a rotated quadratic"
-steps = 30
-[problem]
-kind = "quadratic"
-eigenvalues = [1.0, 10.0]
-angle = 30.0
-[start]
-points = [[2.0, 1.5]]
-[[optimizers]]
-kind = "gd"
-label = "GD"
-color = "#1f77b4"
-lr = 0.15
-[[optimizers]]
-kind = "momentum"
-label = "HB"
-color = "#d62728"
-lr = 0.05
-momentum = 0.7
-[view]
-panels = PANELS
-resolution = 40
-"""
+SCENARIO = two_optimizers(panels="PANELS", resolution=40)  # tests/toy_scenarios.py
 
 # the program's entry point with one pause or signal placed inside the write under test
 HOOK = r'''

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.toy_scenarios import two_optimizers
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve()
 CHILD_ENV = "LAB_SESSION_TEST_WITHOUT_QT"
@@ -61,29 +63,7 @@ def test_without_qt(child_run, case):
 # ---------------------------------------------------------------------------------------------
 # the cases, run in the child (collected there through python_functions=case_*)
 
-TOY = """
-format = 1
-title = "two optimizers on a rotated quadratic"
-steps = 20
-[problem]
-kind = "quadratic"
-eigenvalues = [1.0, 10.0]
-angle = 30.0
-[start]
-points = [[2.0, 1.5]]
-[[optimizers]]
-kind = "gd"
-label = "GD"
-lr = 0.15
-[[optimizers]]
-kind = "momentum"
-label = "HB"
-lr = 0.05
-momentum = 0.7
-[view]
-panels = ["landscape", "convergence"]
-resolution = 30
-"""
+TOY = two_optimizers(steps=20, colors=False, resolution=30)  # tests/toy_scenarios.py
 
 
 class Events:
