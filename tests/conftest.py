@@ -24,14 +24,7 @@ import lab.panels.names  # noqa: E402,F401  (registers the panel names the scena
 def window(qtbot):
     """The real main window at 1200 x 800, closed without the unsaved-changes prompt afterwards.
     (Test modules with their own window set-up define their own fixture of this name.)"""
-    from lab.window import MainWindow
+    from tests.windows import main_window
 
-    w = MainWindow()
-    w.resize(1200, 800)
-    w.show()
-    yield w
-    w.player.pause()
-    w.session.cancel()
-    w.session.dirty = False
-    w.close()
-    w.deleteLater()
+    with main_window(1200, 800) as w:
+        yield w

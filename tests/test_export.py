@@ -66,19 +66,10 @@ def gif_blocks(data: bytes) -> tuple[bool, list[bool]]:
 
 @pytest.fixture
 def shown(qtbot, lesson):
-    from lab.window import MainWindow
+    from tests.windows import main_window
 
-    w = MainWindow()
-    w.resize(900, 600)
-    w.show()
-    assert w.open(lesson), w.banner.label.text()
-    w.session.wait()
-    yield w
-    w.player.pause()
-    w.session.cancel()
-    w.session.dirty = False
-    w.close()
-    w.deleteLater()
+    with main_window(900, 600, lesson) as w:
+        yield w
 
 
 def test_gif_frames_share_one_global_palette_and_carry_the_step_and_caption(shown, tmp_path):

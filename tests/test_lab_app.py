@@ -15,6 +15,7 @@ from lab.export import to_array
 from lab.window import MainWindow
 
 from tests.toy_scenarios import PANELS_3, two_optimizers
+from tests.windows import close, main_window
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -39,19 +40,8 @@ TWO_D = two_optimizers(panels=PANELS_3, resolution=120, tail=BEATS)  # tests/toy
 
 @pytest.fixture
 def window(qtbot):
-    w = MainWindow()
-    w.resize(1400, 850)
-    w.show()
-    yield w
-    close(w)
-
-
-def close(w: MainWindow) -> None:
-    """Closes without the unsaved-changes prompt (a modal dialog would block the test run)."""
-    w.player.pause()
-    w.session.dirty = False
-    w.close()
-    w.deleteLater()
+    with main_window(1400, 850) as w:
+        yield w
 
 
 @pytest.fixture

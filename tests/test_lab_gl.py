@@ -9,22 +9,15 @@ import numpy as np
 import pytest
 
 from lab.export import to_array
-from lab.window import MainWindow
+from tests.windows import main_window
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def window(qapp):
-    w = MainWindow()
-    w.resize(1300, 800)
-    w.show()
-    assert w.open(ROOT / "scenarios" / "zigzag_momentum.toml")
-    w.session.wait()  # the run may go to the worker (by its estimated cost, which depends on the machine's load)
-    yield w
-    w.session.dirty = False
-    w.close()
-    w.deleteLater()
+    with main_window(1300, 800, ROOT / "scenarios" / "zigzag_momentum.toml") as w:
+        yield w
 
 
 @pytest.mark.gl
