@@ -111,6 +111,11 @@ def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> 
     return out
 
 
+#: per-step ``[steps + 1, B]`` tensors a Run may carry besides loss and grad_norm; each one present
+#: (not None) becomes a table column of that name, after grad_norm (:meth:`Run.step_columns`)
+OPTIONAL_STEP_COLUMNS = ("test_loss", "test_accuracy", "samples_seen")
+
+
 @dataclass
 class Run:
     """The result of :func:`run`: per-step tensors (on the CPU) and what is needed to read them."""
@@ -149,26 +154,37 @@ class Run:
     def diverged(self, i: int) -> bool:
         return int(self.diverged_step[i]) >= 0
 
+    def step_columns(self) -> dict[str, Tensor]:
+        """The per-step ``[steps + 1, B]`` tensors the table carries, by column name, in column
+        order: ``loss``, ``grad_norm``, then each of :data:`OPTIONAL_STEP_COLUMNS` this run has
+        (an attribute that is absent or None is left out)."""
+        cols = {"loss": self.loss, "grad_norm": self.grad_norm}
+        for name in OPTIONAL_STEP_COLUMNS:
+            t = getattr(self, name, None)
+            if t is not None:
+                cols[name] = t
+        return cols
+
     def table(self) -> pd.DataFrame:
-        """Tidy table, one row per trajectory and recorded step: ``optimizer, step, loss,
-        grad_norm`` and ``x0, x1, ...`` when the problem has at most 10 parameters."""
+        """Tidy table, one row per trajectory and recorded step (trajectory by trajectory, steps in
+        order): ``optimizer, step, loss, grad_norm``, the optional per-step columns this run has
+        (:meth:`step_columns`) and ``x0, x1, ...`` when the problem has at most 10 parameters. Built
+        in one go from the mask ``step <= last_step(i)`` (no loop over trajectories)."""
         T1, B = self.loss.shape
-        steps = np.arange(T1)
-        frames = []
-        coords = self.thetas is not None and self.problem.dim <= MAX_COORD_COLUMNS
-        for i in range(B):
-            n = self.last_step(i) + 1
-            cols: dict[str, Any] = {
-                "optimizer": [self.labels[i]] * n,
-                "step": steps[:n],
-                "loss": self.loss[:n, i].numpy(),
-                "grad_norm": self.grad_norm[:n, i].numpy(),
-            }
-            if coords:
-                for j in range(self.problem.dim):
-                    cols[f"x{j}"] = self.thetas[:n, i, j].numpy()
-            frames.append(pd.DataFrame(cols))
-        return pd.concat(frames, ignore_index=True)
+        last = torch.where(self.diverged_step < 0, torch.full_like(self.diverged_step, self.steps), self.diverged_step)
+        keep = (np.arange(T1)[None, :] <= last.numpy()[:, None]).ravel()  # [B * T1], trajectory-major
+        counts = np.minimum(last.numpy(), T1 - 1) + 1
+        cols: dict[str, Any] = {
+            "optimizer": np.repeat(np.array(self.labels, dtype=object), counts),
+            "step": np.tile(np.arange(T1), B)[keep],
+        }
+        for name, t in self.step_columns().items():
+            cols[name] = t.T.numpy().ravel()[keep]
+        if self.thetas is not None and self.problem.dim <= MAX_COORD_COLUMNS:
+            flat = self.thetas.permute(1, 0, 2).numpy().reshape(B * T1, -1)[keep]
+            for j in range(self.problem.dim):
+                cols[f"x{j}"] = flat[:, j]
+        return pd.DataFrame(cols)
 
     def summary(self) -> dict[str, Any]:
         """Per-trajectory facts for ``summary.json``: final loss, divergence, distance to minimum."""

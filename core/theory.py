@@ -211,10 +211,27 @@ def error_curves(kind: str, hyper: Mapping[str, Any] | None, h: Tensor, e0: Tens
         state = torch.stack([e - float(p["lr"]) * step, v], dim=-1)
         out.append(state[:, 0].clone())
         steps -= 1
-    for _ in range(steps):
-        state = (M @ state[..., None])[..., 0]
-        out.append(state[:, 0].clone())
-    return torch.stack(out)
+    states = apply_powers(M, state, steps)  # [steps + 1, n, 2]
+    return torch.cat([torch.stack(out), states[1:, :, 0]])
+
+
+def apply_powers(M: Tensor, state: Tensor, steps: int) -> Tensor:
+    """``[M^0 s, M^1 s, ..., M^steps s]`` as ``[steps + 1, n, k]`` for ``M [n, k, k]``, ``s [n, k]``,
+    in ``ceil(log2(steps + 1))`` batched operations (no loop over steps): the states known for
+    ``t < L`` give those for ``L <= t < 2L`` as ``M^L s_t``, then ``M^L`` is squared. Every state
+    is a product of at most ~log2(steps) rounded matrices, where stepping takes ``t``: the two
+    agree to float64 rounding (tests/test_table.py compares them over real, complex and double
+    roots)."""
+    out = torch.empty((steps + 1, *state.shape), dtype=state.dtype, device=state.device)
+    out[0] = state
+    P, known = M, 1  # P = M^known
+    while known < steps + 1:
+        take = min(known, steps + 1 - known)
+        out[known:known + take] = torch.einsum("nij,tnj->tni", P, out[:take])
+        known += take
+        if known < steps + 1:
+            P = P @ P
+    return out
 
 
 def predict(problem: Any, kind: str, hyper: Mapping[str, Any] | None, start: Tensor, steps: int) -> dict[str, Tensor] | None:
