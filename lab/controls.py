@@ -11,6 +11,7 @@ being dragged keeps its focus.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections.abc import Callable
@@ -50,6 +51,8 @@ def show_value(value: Any) -> str:
         return value
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(show_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline TOML table (init = { scheme = "he", bias = 0.0 }) that parse_value reads back
+        return "{ " + ", ".join(f"{k} = {json.dumps(v) if isinstance(v, str) else show_value(v)}" for k, v in value.items()) + " }"
     return str(value)
 
 

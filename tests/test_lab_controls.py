@@ -344,3 +344,42 @@ def test_every_slider_position_is_a_distinct_value_that_maps_back(qtbot, kind, n
     assert all(a < b for a, b in zip(values, values[1:]))
     for v in values:
         h.check(v)  # raises when outside the allowed interval
+
+
+NET13_INIT = """format = 1
+title = "init by keyboard"
+steps = 5
+[problem]
+kind = "net13"
+n = 40
+init = { scheme = "xavier_normal", bias = 0.0 }
+[[optimizers]]
+kind = "gd"
+lr = 0.5
+[start]
+init = true
+"""
+
+
+def test_a_net_init_table_shows_as_toml_and_a_typed_scheme_restarts_the_net(window, qtbot, tmp_path):
+    """The problem's ``init`` table is shown as an inline TOML table (not a Python dict) and typing
+    a new one by keyboard re-initializes the net; a misspelt scheme is refused inline."""
+    from core.problems import make_problem
+
+    path = tmp_path / "net.toml"
+    path.write_text(NET13_INIT)
+    assert window.open(path), window.banner.label.text()
+    window.session.wait()
+    window.activateWindow()
+    field = window.controls.findChild(QLineEdit, "problem.init")
+    assert field.text() == '{ scheme = "xavier_normal", bias = 0 }'
+    type_into(qtbot, field, '{ scheme = "he", bias = 0.1 }')
+    window.session.wait()
+    assert window.session.scenario.problem.params["init"] == {"scheme": "he", "bias": 0.1}
+    want = make_problem("net13", {"n": 40, "init": {"scheme": "he", "bias": 0.1}}).initial_point(0)
+    assert window.session.result.run.thetas[0, 0].tolist() == want.tolist()  # the run starts there
+    field = window.controls.findChild(QLineEdit, "problem.init")
+    type_into(qtbot, field, '"hee"')
+    err = window.controls.errors["problem.init"]
+    assert err.isVisible() and "did you mean 'he'" in err.text()
+    assert window.session.scenario.problem.params["init"] == {"scheme": "he", "bias": 0.1}

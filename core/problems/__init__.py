@@ -145,6 +145,9 @@ def check_problem(kind: str, params: dict[str, Any]) -> None:
         if p.default is inspect.Parameter.empty and name not in params:
             raise LabError(f"problem {kind!r} needs {name!r}", f"problem.{name}")
     check_parameters(kind, params)
+    if "init" in params:  # a table with its own keys: checked by its parser, located at problem.init.<key>
+        from core.problems.init import parse_init
+        parse_init(params["init"], "problem.init")
 
 
 def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:

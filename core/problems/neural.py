@@ -34,32 +34,11 @@ from torch.func import functional_call
 
 from core.datasets import DATASETS, Dataset, heart_disease, load_dataset
 from core.errors import LabError, suggest
+from core.problems.activations import ACTIVATIONS, INPLACE, LEAKY_SLOPE, derivatives
 from core.problems.base import Problem
+from core.problems.init import InitSpec, init_point, parse_init
 
-ACTIVATIONS = {
-    "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu, "elu": F.elu,
-    "softplus": F.softplus, "leaky_relu": F.leaky_relu, "identity": lambda x: x,
-}
-#: in-place variants, used when no gradient is recorded (grids): one pass less over the activations
-INPLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 LOSSES = ("bce", "mse", "cross_entropy")
-
-
-def _activation_derivatives(name: str, z: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``phi(z)``, ``phi'(z)`` and ``phi''(z)`` (None where it is 0: ReLU, identity, leaky ReLU) for
-    the R-operator; by autograd on the elementwise function, so every activation is covered and its
-    derivative at kinks is PyTorch's own (ReLU: 0 at 0)."""
-    if name == "relu":
-        m = (z > 0).to(z)
-        return z * m, m, None
-    with torch.enable_grad():
-        t = z.detach().requires_grad_(True)
-        h = ACTIVATIONS[name](t)
-        (d1,) = torch.autograd.grad(h.sum(), t, create_graph=True)
-        d2 = torch.autograd.grad(d1.sum(), t, allow_unused=True)[0] if d1.requires_grad else None
-    if d2 is not None and not bool(d2.any()):
-        d2 = None
-    return h.detach(), d1.detach(), None if d2 is None else d2.detach()
 
 
 class MLP(nn.Module):
@@ -73,10 +52,11 @@ class MLP(nn.Module):
     layer's pre-activations ``z [B, h1, n]``: the landscape code computes those itself, because they
     are affine in the plane coordinates."""
 
-    def __init__(self, sizes: Sequence[int], activations: Sequence[str]) -> None:
+    def __init__(self, sizes: Sequence[int], activations: Sequence[str], leaky_slope: float = LEAKY_SLOPE) -> None:
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b, device="meta") for a, b in zip(sizes[:-1], sizes[1:]))
         self.activations = list(activations)
+        self.leaky_slope = float(leaky_slope)
 
     @staticmethod
     def _first(W: Tensor, b: Tensor, x: Tensor) -> Tensor:
@@ -105,7 +85,8 @@ class MLP(nn.Module):
         h, inplace = z, not torch.is_grad_enabled()
         for k, (act, (W, b)) in enumerate(zip(self.activations, layers)):
             mine = k > 0 or consume  # overwrite the caller's z only when allowed
-            h = self._linear(W, b, INPLACE[act](h) if inplace and mine and act in INPLACE else ACTIVATIONS[act](h))
+            h = self._linear(W, b, INPLACE[act](h) if inplace and mine and act in INPLACE
+                             else ACTIVATIONS[act].phi(h, self.leaky_slope))
         return h.transpose(1, 2)
 
 
@@ -126,6 +107,8 @@ class NeuralProblem(Problem):
     X_test: Tensor | None = field(default=None, repr=False)
     y_test: Tensor | None = field(default=None, repr=False)
     dataset: Dataset | None = field(default=None, repr=False)
+    #: how :meth:`initial_point` draws a start (:mod:`core.problems.init`)
+    init: InitSpec = field(default_factory=InitSpec)
     #: the R-operator's constants at the last point, keyed on a copy of that point (see :meth:`hvp`)
     _hvp_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -298,7 +281,7 @@ class NeuralProblem(Problem):
             for k, (W, (b_name, _)) in enumerate(zip(Ws, self.shapes[1::2])):
                 z = torch.addmm(p[b_name].unsqueeze(1), W, hs[-1])
                 if k < len(Ws) - 1:
-                    h, d1, d2 = _activation_derivatives(self.net.activations[k], z)
+                    h, d1, d2 = derivatives(self.net.activations[k], z, self.net.leaky_slope)
                     hs.append(h)
                     d1s.append(d1)
                     qs.append(d2)
@@ -358,16 +341,10 @@ class NeuralProblem(Problem):
         return torch.cat([t.reshape(-1) for t in out])
 
     def initial_point(self, seed: int = 0) -> Tensor:
-        """PyTorch's default ``nn.Linear`` initialization, seeded: per layer, weight then bias, each
-        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (what ``kaiming_uniform_(a=sqrt(5))`` amounts to),
-        drawn in float64 from ``torch.Generator().manual_seed(seed)``."""
-        g = torch.Generator().manual_seed(int(seed))
-        parts = []
-        for layer in self.net.layers:
-            k = 1.0 / math.sqrt(layer.in_features)
-            for shape in ((layer.out_features, layer.in_features), (layer.out_features,)):
-                parts.append((2 * torch.rand(shape, generator=g, dtype=torch.float64) - 1).mul(k).reshape(-1))
-        return torch.cat(parts)
+        """The seeded start of :attr:`init` (:func:`core.problems.init.init_point`): by default
+        PyTorch's ``nn.Linear`` initialization, per layer weight then bias, each
+        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, in float64 from ``torch.Generator().manual_seed(seed)``."""
+        return init_point([(layer.in_features, layer.out_features) for layer in self.net.layers], self.init, seed)
 
     def describe(self) -> str:
         arch = " -> ".join(str(s) for s in self.sizes)
@@ -388,8 +365,14 @@ def _names(sizes: Sequence[int]) -> tuple[list[tuple[str, tuple[int, ...]]], lis
     return shapes, coords
 
 
-def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[str], loss: str = "auto") -> NeuralProblem:
-    """An MLP problem on ``data`` with hidden widths ``hidden`` and the given activation(s)."""
+def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[str], loss: str = "auto",
+              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE) -> NeuralProblem:
+    """An MLP problem on ``data`` with hidden widths ``hidden``, the given activation(s) (names of
+    :data:`core.problems.activations.ACTIVATIONS`; ``leaky_slope`` is leaky ReLU's slope below 0)
+    and the ``init`` scheme of :func:`core.problems.init.parse_init` for its seeded starts."""
+    spec = parse_init(init)
+    if isinstance(leaky_slope, bool) or not isinstance(leaky_slope, int | float) or not math.isfinite(leaky_slope):
+        raise LabError(f"expected a finite number, got {leaky_slope!r}", "leaky_slope")
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
     for i, h in enumerate(hidden):
         if isinstance(h, bool) or not isinstance(h, int) or h < 1:
@@ -421,7 +404,7 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
     y_dtype = torch.long if loss == "cross_entropy" else torch.float64
     return NeuralProblem(
         kind="mlp", dim=sum(math.prod(s) for _, s in shapes), coord_names=coords, box=[(-1.0, 1.0)] * 2,
-        n_samples=data.n_train, net=MLP(sizes, acts), shapes=shapes, loss_name=loss, task=data.task,
+        n_samples=data.n_train, net=MLP(sizes, acts, leaky_slope), shapes=shapes, init=spec, loss_name=loss, task=data.task,
         X=data.X_train, y=data.y_train.to(y_dtype), X_test=data.X_test, y_test=data.y_test.to(y_dtype), dataset=data,
     )
 
@@ -433,25 +416,29 @@ def _data(dataset: str, n: int, noise: float, data_seed: int, test_fraction: flo
 
 
 def mlp(dataset: str = "moons", hidden: int | Sequence[int] = (16,), activation: str | Sequence[str] = "relu",
-        loss: str = "auto", n: int = 200, noise: float = 0.1, data_seed: int = 0, test_fraction: float = 0.2) -> Problem:
+        loss: str = "auto", n: int = 200, noise: float = 0.1, data_seed: int = 0, test_fraction: float = 0.2,
+        init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE) -> Problem:
     """A configurable MLP: ``hidden`` widths, ``activation`` (one name or one per hidden layer), ``loss``
     (``auto`` picks bce / cross_entropy / mse from the data set's task) on a data set of
-    :mod:`core.datasets` (``n`` samples with ``noise`` for the synthetic ones)."""
-    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss)
+    :mod:`core.datasets` (``n`` samples with ``noise`` for the synthetic ones). ``init`` is a scheme
+    name or a table ``{ scheme, sigma, bias, scale }`` (:mod:`core.problems.init`); ``leaky_slope``
+    is leaky ReLU's slope for ``z < 0`` (the lecture slide's 0.1; PyTorch's default is 0.01)."""
+    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss, init, leaky_slope)
 
 
 def net13(dataset: str = "moons", n: int = 200, noise: float = 0.1, data_seed: int = 0,
-          test_fraction: float = 0.2) -> Problem:
+          test_fraction: float = 0.2, init: dict | str | None = None) -> Problem:
     """The lecture's small net: 2 inputs, 3 ReLU units, one sigmoid output, binary cross-entropy:
     ``3 x 2 + 3 + 3 + 1 = 13`` parameters, on a seeded 2-D set."""
     data = _data(dataset, n, noise, data_seed, test_fraction)
     if data.n_features != 2 or data.task != "binary":
         raise LabError(f"net13 needs a binary 2-D data set (moons, circles, spirals, xor); got {dataset!r}", "dataset")
-    return build_mlp(data, [3], "relu", "bce")
+    return build_mlp(data, [3], "relu", "bce", init)
 
 
-def heart_net(hidden: int = 16, activation: str = "relu", data_seed: int = 0, test_fraction: float = 0.2) -> Problem:
+def heart_net(hidden: int = 16, activation: str = "relu", data_seed: int = 0, test_fraction: float = 0.2,
+              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE) -> Problem:
     """The lecture's heart-disease net: 30 inputs (one-hot categoricals, standardized numerics; see
     :func:`core.datasets.heart_disease`), ``hidden`` ReLU units, a sigmoid output and binary
     cross-entropy (513 parameters with 16 hidden units)."""
-    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce")
+    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce", init, leaky_slope)
