@@ -1,0 +1,91 @@
+"""Numbers the lessons' texts quote, re-derived from the lesson's own problem and run (rule 7 of
+the definition of done: text states only what the code's own run shows).
+
+Each test loads the shipped scenario, measures the quoted figure from its problem or its run, and
+asserts both that the figure is right and that the text still says it, so a changed lesson or a
+changed engine fails here instead of leaving a caption that lies. All in float64; the quoted
+figures are rounded to 2-3 digits, far coarser than any CPU's rounding differences.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.scenario import build, execute, load
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def _lesson(name):
+    s = load(SCENARIOS / f"{name}.toml")
+    text = s.description + "\n" + "\n".join(b.caption for b in s.beats if b.caption)
+    return s, " ".join(text.split())  # line breaks in the description are spaces
+
+
+def _run(s):
+    return execute(s, landscape=False, sharpness=False).run
+
+
+def test_stability_edge_quotes_its_divergence_step_and_lr_gap():
+    s, text = _lesson("stability_edge")
+    run = _run(s)
+    i = run.hyper.index(next(h for h in run.hyper if h["lr"] == 0.21))
+    loss = run.loss[:, i].numpy()
+    first = int(np.argmax(loss > 1e12))
+    assert loss[first] > 1e12 and first == 137
+    assert "the loss passes 1e12 at step 137" in text
+    assert f"{(0.21 / 0.19 - 1) * 100:.1f}" == "10.5" and "only 10.5 % above 0.19" in text
+    assert "5 %" not in text.replace("10.5 %", "")
+    assert f"{1.1 ** 137:.1e}" == "4.7e+05" and "1.1^137 = 4.7e5" in text
+
+
+def test_linear_wide_spectrum_quotes_the_slowest_direction_and_the_step_ratio():
+    s, text = _lesson("linear_wide_spectrum")
+    problem = build(s).problem
+    sigma2 = np.sort(problem.hessian_eigenvalues().numpy())[::-1] / 2  # H = 2 V diag(sigma^2) V^T
+    assert sigma2[0] == pytest.approx(1.0) and sigma2[-1] == pytest.approx(1 / 900)
+    lr = s.optimizers[0].hyper["lr"]
+    assert lr == 0.95
+    steps = 1 / (2 * lr * sigma2)  # direction i shrinks by 1 - 2 lr sigma_i^2 per step
+    assert round(steps[-1]) == 474 and "474 steps for sigma = 1/30" in text
+    ratio = steps[1:] / steps[:-1]
+    assert np.allclose(ratio, ratio[0]) and f"{ratio[0]:.2f}" == "1.86" and "about 1.86 times longer" in text
+
+
+def test_linear_momentum_stable_lr_diverges_through_a_real_root():
+    s, text = _lesson("linear_momentum_stable_lr")
+    problem = build(s).problem
+    h = problem.hessian_eigenvalues().numpy()
+    beta = 0.9
+
+    def roots(lr, hh):  # z^2 - (1 + beta - lr (1 - beta) h) z + beta
+        return np.roots([1.0, -(1 + beta - lr * (1 - beta) * hh), beta])
+
+    limit = 2 * (1 + beta) / ((1 - beta) * h.max())
+    assert round(limit) == 19 and "= 19: nineteen times GD's" in text
+    r20 = np.sort(roots(20.0, h.max()).real)
+    assert np.isreal(roots(20.0, h.max())).all() and np.allclose(np.round(r20, 1), [-1.5, -0.6])
+    assert "lr = 20: roots -0.6 and -1.5" in text
+    for lr in (1.05, 15.0):  # complex pairs: modulus sqrt(beta) exactly, whatever lr and h
+        for hh in h:
+            z = roots(lr, hh)
+            if not np.isreal(z).all():
+                assert np.allclose(np.abs(z), math.sqrt(beta))
+    assert f"{math.sqrt(beta):.3f}" == "0.949" and "sqrt(beta) = 0.949" in text
+    run = _run(s)
+    diverged = {lab: int(d) for lab, d in zip(run.labels, run.diverged_step.tolist())}
+    assert diverged["Low-pass momentum, lr = 20"] >= 0 and diverged["Low-pass momentum, lr = 15"] == -1
+    assert diverged["GD, lr = 1.05"] >= 0 and diverged["GD, lr = 0.95"] == -1
+
+
+def test_net13_moons_starts_worse_than_a_coin_in_nats():
+    s, text = _lesson("net13_moons")
+    run = _run(s)
+    start = float(run.loss[0, 0])
+    assert f"{start:.2f}" == "0.73" and start > math.log(2)
+    assert "Loss 0.73 nats" in text and "ln 2 = 0.69 nats" in text
+    assert run.problem.n_samples == 160 and run.problem.dim == 13 and "13 parameters, 160 points" in text
