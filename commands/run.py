@@ -122,12 +122,13 @@ def output_folder(out: Path, scenario_file: Path) -> Path:
 def csv_estimate(scenario: Any, built: Any) -> tuple[int, int, int]:
     """``(rows, columns, bytes)`` of the ``metrics.csv`` a run of ``scenario`` writes, before it
     runs (from its :class:`core.scenario.build.Built`): a row per trajectory and step (fewer
-    when a trajectory diverges), ``optimizer, step, loss, grad_norm`` and ``x0 ...`` when recorded."""
-    from core.engine import MAX_COORD_COLUMNS
+    when a trajectory diverges), ``optimizer, step, loss, grad_norm``, the problem's extra columns
+    (held-out loss, samples seen, per-layer gradient norms) and ``x0 ...`` when recorded."""
+    from core.engine import MAX_COORD_COLUMNS, extra_step_columns
 
     problem, groups, steps = built.problem, built.groups, built.steps
     labels = [lab for g in groups for lab in (g.traj_labels or [g.label] * g.size)]
-    floats = 2 + (problem.dim if built.run_kwargs.get("record_params", True) and problem.dim <= MAX_COORD_COLUMNS else 0)
+    floats = 2 + len(extra_step_columns(problem)) + (problem.dim if built.run_kwargs.get("record_params", True) and problem.dim <= MAX_COORD_COLUMNS else 0)
     rows = len(labels) * (steps + 1)
     per_row = len(str(steps)) + 1 + CSV_FLOAT_BYTES * floats
     size = (steps + 1) * sum(len(lab.encode("utf-8")) + 3 for lab in labels) + rows * per_row

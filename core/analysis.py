@@ -60,6 +60,9 @@ class RunView:
     spectra: "Spectra | None" = None  # what the eigen panel draws (:func:`spectra`)
     model: "ModelArrays | None" = None  # what the model panel draws (:func:`model_view`), None when it has nothing
     model_note: str = ""  # why there is no model view
+    #: [T+1, B] the loss on the held-out split (nets with a test split), drawn beside the training
+    #: loss when the convergence panel shows the loss; None otherwise
+    held_out: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -100,7 +103,8 @@ class RunView:
         view = RunView(labels=list(run.labels), entry=list(run.entry), kinds=list(run.kinds), hyper=list(run.hyper),
                        colors=colors, steps=int(run.steps), dim=problem.dim, coord_names=list(problem.coord_names),
                        coords=coords, off_plane=off, plane_value=plane, loss=loss, series=np.asarray(series, dtype=float), series_kind=kind,
-                       last=last, diverged=run.diverged_step.numpy() >= 0, grad=grad, curve_grad=curve_grad)
+                       last=last, diverged=run.diverged_step.numpy() >= 0, grad=grad, curve_grad=curve_grad,
+                       held_out=run.test_loss.numpy() if run.test_loss is not None and kind == "loss" else None)
         view.theory, view.rates, view.worst_rates, view.modes = _theory(result, view)
         return view
 

@@ -19,7 +19,12 @@ Every trajectory draws its randomness from its own ``torch.Generator`` seeded wi
 equals the same trajectories run one by one.
 
 Recorded per step ``t = 0..steps`` (state *before* update ``t+1``): ``theta_t``, the true
-(full-batch) loss at ``theta_t`` and the norm of the gradient the optimizer used at ``theta_t``.
+(full-batch) loss at ``theta_t`` and the norm of the gradient the optimizer used at ``theta_t``;
+for problems with a held-out split (:class:`~core.problems.protocols.HeldOut`: the nets' seeded
+``test_fraction``) the loss and accuracy on it (``test_loss``, ``test_accuracy``; never trained
+on); for layered models (nets) the norm of the used gradient per layer (``layer_grad_norm``, weight
+and bias together: vanishing and exploding gradients). ``Run.samples_seen`` counts the training
+samples the gradients used (``t m`` for minibatch size ``m``, ``t n`` for full batch).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from core.device import resolve_device
 from core.errors import LabError
 from core.optimizers import Rule, apply_updates, get_rule, make_hyper
 from core.problems.base import Problem
+from core.problems.protocols import HeldOut, ModelView
 
 SEED_STRIDE = 1_000_003
 MAX_COORD_COLUMNS = 10
@@ -135,6 +141,21 @@ class Run:
     final_theta: Tensor  # [B, d]
     stochastic: list[bool] = field(default_factory=list)  # minibatch or noisy gradients, per trajectory
     meta: dict[str, Any] = field(default_factory=dict)
+    batch_sizes: list[int | None] = field(default_factory=list)  # minibatch size per trajectory (None: full batch)
+    test_loss: Tensor | None = None  # [steps + 1, B] loss on the held-out split, when the problem has one
+    test_accuracy: Tensor | None = None  # [steps + 1, B], classifiers with a held-out split
+    layer_grad_norm: Tensor | None = None  # [steps + 1, B, L] norm of the used gradient per layer (nets)
+    layer_names: list[str] = field(default_factory=list)  # the L layers of layer_grad_norm
+
+    @property
+    def samples_seen(self) -> Tensor | None:
+        """Training samples the gradients used up to each step, ``[steps + 1, B]`` float64 (``t m``
+        for minibatch size ``m``, ``t n`` for full batch); ``None`` for problems without data."""
+        n = getattr(self.problem, "n_samples", None)
+        if n is None:
+            return None
+        per_step = torch.tensor([float(m or n) for m in (self.batch_sizes or [None] * self.size)], dtype=torch.float64)
+        return torch.arange(self.steps + 1, dtype=torch.float64)[:, None] * per_step[None, :]
 
     @property
     def size(self) -> int:
@@ -163,6 +184,9 @@ class Run:
             t = getattr(self, name, None)
             if t is not None:
                 cols[name] = t
+        if self.layer_grad_norm is not None:
+            for k, name in enumerate(self.layer_names):
+                cols[f"grad_norm_{name}"] = self.layer_grad_norm[:, :, k]
         return cols
 
     def table(self) -> pd.DataFrame:
@@ -202,9 +226,31 @@ class Run:
                 entry["final_theta"] = [_num(v) for v in self.final_theta[i]]
             if dist is not None:
                 entry["distance_to_minimum"] = _num(dist[i])
+            if self.test_loss is not None:
+                tl = self.test_loss[: last + 1, i]
+                best = int(torch.argmin(torch.nan_to_num(tl, nan=math.inf)))
+                entry.update(final_test_loss=_num(tl[-1]), best_test_step=best, best_test_loss=_num(tl[best]))
+                if self.test_accuracy is not None:
+                    entry.update(final_test_accuracy=_num(self.test_accuracy[last, i]),
+                                 test_accuracy_at_best=_num(self.test_accuracy[best, i]))
             out.append(entry)
         return {"problem": self.problem.kind, "dim": self.problem.dim, "steps": self.steps,
                 "loss_star": self.problem.loss_star, "trajectories": out, **self.meta}
+
+
+def extra_step_columns(problem: Problem) -> list[str]:
+    """The per-step columns past ``loss, grad_norm`` that a run on ``problem`` records, in table
+    order (what :meth:`Run.step_columns` will hold; the CSV budget estimates from it)."""
+    cols = []
+    if isinstance(problem, HeldOut) and problem.n_test > 0:
+        cols.append("test_loss")
+        if getattr(problem, "task", "regression") != "regression":
+            cols.append("test_accuracy")
+    if getattr(problem, "n_samples", None) is not None:
+        cols.append("samples_seen")
+    if isinstance(problem, ModelView):
+        cols += [f"grad_norm_{name}" for name, _ in problem.layer_slices()]
+    return cols
 
 
 def _num(x: Tensor | float) -> float | None:
@@ -295,6 +341,12 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
     theta_rec = torch.full((steps + 1, B, d), math.nan, dtype=dtype, device=dev) if record_params else None
     diverged_at = torch.full((B,), -1, dtype=torch.long, device=dev)
     active = torch.ones(B, dtype=torch.bool, device=dev)
+    # the held-out split, scored every step without training on it; per-layer gradient norms (nets)
+    held = isinstance(problem, HeldOut) and problem.n_test > 0
+    test_rec = torch.full((steps + 1, B), math.nan, dtype=dtype, device=dev) if held else None
+    acc_rec = None
+    layers = problem.layer_slices() if isinstance(problem, ModelView) else []
+    layer_rec = torch.full((steps + 1, B, len(layers)), math.nan, dtype=dtype, device=dev) if layers else None
 
     theta = starts.clone()
     states = [tx.init(theta[s]) for s, tx in zip(slices, opts)]
@@ -305,6 +357,15 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         gnorm_rec[t] = torch.where(active, grad.norm(dim=1), math.nan)
         if theta_rec is not None:
             theta_rec[t] = torch.where(active[:, None], theta, math.nan)
+        if test_rec is not None:
+            test_loss, test_acc = problem.held_out(theta)
+            test_rec[t] = torch.where(active, test_loss, math.nan)
+            if test_acc is not None:
+                if acc_rec is None:
+                    acc_rec = torch.full((steps + 1, B), math.nan, dtype=dtype, device=dev)
+                acc_rec[t] = torch.where(active, test_acc, math.nan)
+        if layer_rec is not None:
+            layer_rec[t] = torch.where(active[:, None], torch.stack([grad[:, s].norm(dim=1) for _, s in layers], dim=1), math.nan)
         bad = active & ~(torch.isfinite(loss) & (loss.abs() <= loss_bound)
                          & torch.isfinite(theta).all(dim=1) & (theta.abs().amax(dim=1) <= diverge_bound))
         diverged_at = torch.where(bad, torch.full_like(diverged_at, t), diverged_at)
@@ -326,6 +387,9 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         loss=loss_rec.cpu(), grad_norm=gnorm_rec.cpu(), thetas=None if theta_rec is None else theta_rec.cpu(),
         diverged_step=diverged_at.cpu(), final_theta=theta.cpu(),
         stochastic=[bool(g.batch_size) or g.noise > 0 for g, _ in rows],
+        batch_sizes=[g.batch_size or None for g, _ in rows],
+        test_loss=None if test_rec is None else test_rec.cpu(), test_accuracy=None if acc_rec is None else acc_rec.cpu(),
+        layer_grad_norm=None if layer_rec is None else layer_rec.cpu(), layer_names=[name for name, _ in layers],
     )
 
 

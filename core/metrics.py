@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from core.engine import Run
     from core.problems.base import Problem
 
-METRICS = ("loss", "gap", "distance", "grad_norm")
+METRICS = ("loss", "gap", "distance", "grad_norm", "test_loss", "test_accuracy")
 #: the default chain: the first of these the run can give (see the module docstring)
 DEFAULT_ORDER = ("distance", "gap", "loss")
 #: below this fraction of its start an error is float64 round-off: no rate is measured there
@@ -50,6 +50,12 @@ def available(problem: "Problem", metric: str, recorded: bool = True) -> bool:
         return problem.loss_star is not None
     if metric == "distance":
         return problem.minima is not None and recorded
+    if metric in ("test_loss", "test_accuracy"):
+        from core.problems.protocols import HeldOut
+
+        if not (isinstance(problem, HeldOut) and problem.n_test > 0):
+            return False
+        return metric == "test_loss" or getattr(problem, "task", "regression") != "regression"
     if metric in METRICS:
         return True
     raise LabError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}", "metric")
@@ -82,6 +88,12 @@ def series(run: "Run", metric: str, i: int | None = None) -> Tensor:
         if problem.loss_star is None:
             raise LabError(f"metric 'gap' needs a known minimum value; problem {problem.kind!r} has none (use 'loss')", "metric")
         return run.loss[:n, col].double() - problem.loss_star
+    if metric in ("test_loss", "test_accuracy"):
+        values = getattr(run, metric, None)
+        if values is None:
+            raise LabError(f"metric {metric!r} needs a held-out split (a net with test_fraction > 0"
+                           + (", and a classifier" if metric == "test_accuracy" else "") + f"); problem {problem.kind!r} has none", "metric")
+        return values[:n, col].double()
     if metric == "distance":
         if run.thetas is None or problem.minima is None:
             raise LabError("metric 'distance' needs known minima and recorded parameters", "metric")

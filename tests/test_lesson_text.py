@@ -89,3 +89,27 @@ def test_net13_moons_starts_worse_than_a_coin_in_nats():
     assert f"{start:.2f}" == "0.73" and start > math.log(2)
     assert "Loss 0.73 nats" in text and "ln 2 = 0.69 nats" in text
     assert run.problem.n_samples == 160 and run.problem.dim == 13 and "13 parameters, 160 points" in text
+
+
+def test_heart_early_stopping_quotes_its_best_step_and_final_losses():
+    s, text = _lesson("heart_early_stopping")
+    run = _run(s)
+    train, held = run.loss[:, 0], run.test_loss[:, 0]
+    best = int(held.argmin())
+    assert f"{float(train[0]):.2f}" == f"{float(held[0]):.2f}" == "0.70" and "both about 0.70 nats" in text
+    assert best == 17 and f"{float(held[best]):.3f}" == "0.434" and "Step 17: the held-out loss is at its lowest, 0.434" in text
+    assert s.beats[1].step == best
+    final = f"training loss {float(train[-1]):.3f}, held-out loss {float(held[-1]):.2f}, {float(held[-1] / held[best]):.1f} times its best"
+    assert final == "training loss 0.012, held-out loss 0.98, 2.3 times its best" and final in text
+    assert run.problem.n_samples == 242 and run.problem.n_test == 61 and run.problem.dim == 513
+
+
+@pytest.mark.parametrize("name", ["heart_adam_pca", "heart_filter_slice", "heart_early_stopping"])
+def test_heart_lessons_say_why_30_inputs_and_513_parameters(name):
+    """The slide's 29 inputs / 497 parameters against the lab's 30 / 513: one more one-hot level of thal."""
+    s, text = _lesson(name)
+    problem = build(s).problem
+    assert problem.sizes == [30, 16, 1] and problem.dim == 513 == 30 * 16 + 16 + 16 + 1
+    assert 29 * 16 + 16 + 16 + 1 == 497
+    assert "30 inputs" in text and "513 parameters" in text and "29 inputs" in text and "497" in text
+    assert [c for c in problem.dataset.feature_names if c.startswith("thal=")] == ["thal=0", "thal=1", "thal=2", "thal=3"]

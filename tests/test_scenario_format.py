@@ -360,6 +360,35 @@ def test_each_expectation_kind_passes_and_fails_correctly(expect, passes):
     assert "measured" in text and "required" in text
 
 
+NET_RUNS = '''
+steps = 200
+[problem]
+kind = "heart_net"
+hidden = 8
+[start]
+init = true
+[[optimizers]]
+kind = "adam"
+label = "Adam"
+lr = 0.02
+'''
+# on this net: the held-out loss is lowest (0.448) at step 14 and ends at 0.759; the held-out
+# accuracy is highest at step 121
+
+
+@pytest.mark.parametrize("expect, passes", [
+    ('check = "final_test_loss"\noptimizer = "Adam"\nabove = 0.7\nbelow = 0.8\n', True),
+    ('check = "final_test_loss"\noptimizer = "Adam"\nbelow = 0.5\n', False),
+    ('check = "best_step"\noptimizer = "Adam"\nat = 14\n', True),
+    ('check = "best_step"\noptimizer = "Adam"\nbetween = [15, 200]\n', False),
+    ('check = "best_step"\noptimizer = "Adam"\nmetric = "test_accuracy"\nat = 121\n', True),
+    ('check = "steps_to"\noptimizer = "Adam"\nmetric = "test_loss"\ntol = 0.45\nat = 14\n', True),
+])
+def test_held_out_expectations_pass_and_fail_correctly(expect, passes):
+    o = outcome(expect, NET_RUNS)
+    assert o.passed is passes, o.describe()
+
+
 def test_failures_say_measured_and_required():
     k3 = first_step_below(1e-3)
     o = outcome(f'check = "steps_to"\noptimizer = "GD lr=0.15"\ntol = 1e-3\nat = {k3 + 1}\nnote = "why"\n')

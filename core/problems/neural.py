@@ -165,6 +165,25 @@ class NeuralProblem(Problem):
             return self.X_test, self.y_test
         raise LabError(f"unknown split {split!r}; allowed: train, test", "split")
 
+    @property
+    def n_test(self) -> int:
+        """Rows of the held-out split (0 when ``test_fraction = 0``)."""
+        return 0 if self.X_test is None else int(self.X_test.shape[0])
+
+    def held_out(self, theta: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Loss and accuracy ``[B]`` on the test split (:class:`~core.problems.protocols.HeldOut`)."""
+        with torch.no_grad():
+            return self.evaluate(theta, "test")
+
+    def layer_slices(self) -> list[tuple[str, slice]]:
+        """``(name, slice of theta)`` per layer (its weight and bias together): ``layer1``, ..."""
+        out, offset = [], 0
+        for k in range(0, len(self.shapes), 2):
+            size = sum(math.prod(s) for _, s in self.shapes[k:k + 2])
+            out.append((f"layer{k // 2 + 1}", slice(offset, offset + size)))
+            offset += size
+        return out
+
     def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
         """Training loss ``[B]``: full batch, or per-row minibatches ``batch[B, m]`` of sample indices."""
         if batch is None:

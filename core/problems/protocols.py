@@ -10,7 +10,9 @@ problem's class):
   stationary point (quadratic toys, least squares): the closed-form theory applies;
 - :class:`PlaneEvaluator`: a fast evaluator of the loss on a plane of parameter space (nets);
 - :class:`ModelView`: a layered model: its parameter layout (``shapes``), widths, activations,
-  predictions and loss/accuracy per data split (nets).
+  predictions and loss/accuracy per data split (nets);
+- :class:`HeldOut`: a held-out (test) split of ``n_test`` rows the engine scores every step
+  without training on it (``test_loss``, ``test_accuracy``).
 
 A problem is an immutable value (a frozen dataclass): ``to(device, dtype)`` returns a new problem,
 and nothing changes a problem in place. This module imports no torch at run time.
@@ -81,7 +83,8 @@ class ModelView(Protocol):
     """A layered model of inputs: ``shapes`` is the ``(name, shape)`` of every parameter tensor in
     ``theta`` order (what filter normalization needs), ``sizes`` the layer widths, ``activations``
     one name per hidden layer; ``evaluate`` gives loss and accuracy (``None`` for regression) on the
-    ``train`` or ``test`` split, ``predict`` the outputs at inputs ``X`` for one ``theta``."""
+    ``train`` or ``test`` split, ``predict`` the outputs at inputs ``X`` for one ``theta``;
+    ``layer_slices`` the part of ``theta`` each layer owns (per-layer gradient norms)."""
 
     shapes: Sequence[tuple[str, tuple[int, ...]]]
 
@@ -99,5 +102,18 @@ class ModelView(Protocol):
 
     def split_data(self, split: str = "train") -> tuple[Tensor, Tensor]: ...
 
+    def layer_slices(self) -> list[tuple[str, slice]]: ...
 
-__all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "ModelView", "PlaneEvaluator"]
+
+@runtime_checkable
+class HeldOut(Protocol):
+    """A held-out split: ``n_test`` rows (0: none) and ``held_out(theta[B, d]) -> (loss [B],
+    accuracy [B] or None for regression)`` on them, the same loss as training, without gradients."""
+
+    @property
+    def n_test(self) -> int: ...
+
+    def held_out(self, theta: Tensor) -> tuple[Tensor, Tensor | None]: ...
+
+
+__all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "HeldOut", "ModelView", "PlaneEvaluator"]

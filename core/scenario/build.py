@@ -18,7 +18,7 @@ from torch import Tensor
 from core.device import resolve_dtype
 from core.engine import Group, Run, default_labels
 from core.errors import LabError, suggest
-from core.metrics import default_metric
+from core.metrics import available, default_metric
 from core.problems import make_problem
 from core.problems.base import Problem
 from core.scenario.io import set_paths
@@ -230,6 +230,11 @@ def check_expectation(e: Expectation, path: str, built: Built) -> None:
     metric = e.metric or (default_metric(problem) if e.check in ("steps_to", "rate", "order") else None)
     if e.check in ("distance", "gap"):
         metric = e.check
+    if e.check in ("final_test_loss", "best_step"):
+        metric = e.metric or "test_loss"
+    if metric in ("test_loss", "test_accuracy") and not available(problem, metric):
+        raise LabError(f"metric {metric!r} needs a held-out split (a net with test_fraction > 0"
+                       + (" and class labels" if metric == "test_accuracy" else "") + f"); problem {problem.kind!r} has none", f"{path}.metric")
     if metric == "distance" and problem.minima is None:
         raise LabError(f"problem {problem.kind!r} has no known minimum to measure a distance to; use metric 'loss'", f"{path}.metric")
     if metric == "gap" and problem.loss_star is None:

@@ -133,6 +133,18 @@ def _steps_to(e: Expectation, result: Result, i: int) -> Verdict:
     return k is not None and _in_steps(k, e), measured, f"{metric} < {e.tol:g} {_steps_phrase(e)}"
 
 
+def _best_step(e: Expectation, result: Result, i: int) -> Verdict:
+    """Early stopping's step: the first step where ``metric`` (default ``test_loss``) is best."""
+    metric = e.metric or "test_loss"
+    values = series(result.run, metric, i)
+    if metric == "test_accuracy":
+        k = int(torch.argmax(torch.nan_to_num(values, nan=-math.inf)))
+    else:
+        k = int(torch.argmin(torch.nan_to_num(values, nan=math.inf)))
+    measured = f"best {metric} {_fmt(float(values[k]))} at step {k} of {result.run.last_step(i)}"
+    return _in_steps(k, e), measured, f"best {metric} {_steps_phrase(e)}"
+
+
 def _rate(e: Expectation, result: Result, i: int) -> Verdict:
     run = result.run
     metric = e.metric or default_metric(run.problem)
@@ -218,6 +230,8 @@ CHECKS: dict[str, Judge] = {
     "final_loss": _final("loss"),
     "gap": _final("gap"),
     "distance": _final("distance"),
+    "final_test_loss": _final("test_loss"),
+    "best_step": _best_step,
     "diverged": _diverged,
     "steps_to": _steps_to,
     "rate": _rate,

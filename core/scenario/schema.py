@@ -30,6 +30,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from core.device import DEVICES, DTYPES
 from core.errors import LabError, suggest
+from core.metrics import METRICS  # the one list of what a series can be (core/metrics.py)
 from core.scenario.registry import panel_names
 from core.values import MAX_RESOLUTION, MAX_SEED, MAX_STEPS, boolean, choice, integer, number, show
 
@@ -38,7 +39,6 @@ FORMAT = 1
 
 DIRECTIONS = ("auto", "axes", "random", "pca", "hessian", "segment")
 CONVERGENCE = ("loss", "gap", "distance")
-METRICS = ("loss", "gap", "distance", "grad_norm")
 BIAS = ("zero", "weights")
 CENTERS = ("start", "final")
 
@@ -472,8 +472,9 @@ EXPECTATION_KEYS = ("optimizer", "below", "above", "tol", "metric", "at", "betwe
 _D = dict(
     optimizer="a trajectory label, or an optimizer label (then every trajectory of it)",
     below="the final value is below this", above="the final value is above this",
-    tol="\"reached\": the first step with metric < tol", metric="loss, gap, distance or grad_norm (default: distance "
-                                                                  "when the minima are known, else gap, else loss)",
+    tol="\"reached\": the first step with metric < tol", metric="loss, gap, distance, grad_norm, test_loss or "
+                                                                  "test_accuracy (default: distance when the minima are "
+                                                                  "known, else gap, else loss)",
     at="the step it happens at", between="an inclusive [first, last] step range",
     diverged="whether it should diverge", before="the trajectory that must reach tol later",
     within="a relative tolerance in percent (rate, sharpness) or a distance (landscape minimum)",
@@ -563,6 +564,27 @@ class Distance(Expectation):
     at_least: AtLeast = Field(None, description=_D["at_least"])
 
 
+class FinalTestLoss(Expectation):
+    """held-out (test split) loss at the last step below/above a bound"""
+
+    check: Literal["final_test_loss"] = "final_test_loss"
+    optimizer: Label = Field(description=_D["optimizer"])
+    below: Bound = Field(None, description=_D["below"])
+    above: Bound = Field(None, description=_D["above"])
+    at_least: AtLeast = Field(None, description=_D["at_least"])
+
+
+class BestStep(Expectation):
+    """the step where metric (default test_loss) is best (lowest; highest for test_accuracy), at a step or in a range: early stopping's step"""
+
+    check: Literal["best_step"] = "best_step"
+    optimizer: Label = Field(description=_D["optimizer"])
+    metric: Metric = Field(None, description=_D["metric"])
+    at: Step = Field(None, description=_D["at"])
+    between: Between = Field(None, description=_D["between"])
+    at_least: AtLeast = Field(None, description=_D["at_least"])
+
+
 class Diverged(Expectation):
     """diverged (default true) or not, optionally at a step or in a step range"""
 
@@ -630,7 +652,8 @@ class LandscapeMinNearCenter(Expectation):
 #: check name -> its model; adding a check is one model here plus its judge in expectations.py
 EXPECTATIONS: dict[str, type[Expectation]] = {
     cls.model_fields["check"].default: cls
-    for cls in (FinalLoss, Gap, Distance, Diverged, StepsTo, Rate, Order, Sharpness, LandscapeMinNearCenter)
+    for cls in (FinalLoss, Gap, Distance, FinalTestLoss, BestStep, Diverged, StepsTo, Rate, Order, Sharpness,
+                LandscapeMinNearCenter)
 }
 AnyExpectation = Annotated[Union[tuple(EXPECTATIONS.values())], Field(discriminator="check")]  # type: ignore[valid-type]
 

@@ -152,6 +152,12 @@ class ConvergencePanel(QWidget):
             n = view.last[i] + 1
             wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=MEASURED_WIDTH),
                            legend.get(i), 0, False))
+        if view.held_out is not None:  # the held-out loss, dotted in the trajectory's colour (one legend entry)
+            for k, i in enumerate(range(view.size)):
+                n = view.last[i] + 1
+                pen = pg.mkPen(view.colors[i], width=MEASURED_WIDTH, style=Qt.PenStyle.DotLine)
+                wanted.append((i, steps[:n], positive(view.held_out[:n, i]), pen,
+                               "held-out (dotted)" if k == 0 else None, 0, False))
         for i in range(view.size):  # every prediction above every measured curve
             if i in view.theory:
                 rate = view.rates.get(i)
