@@ -1,11 +1,11 @@
 """Run.table and the predicted momentum / Nesterov curves without Python loops (issue 15 item 3).
 
-Each is compared with the implementation it replaced (kept here, and only here, as the reference)."""
+Each is compared with the implementation it replaced (tests/reference.py keeps those, for these
+tests and for benchmarks/bench_tables.py's baselines)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,32 +13,12 @@ import pytest
 import torch
 
 from core import theory
-from core.engine import MAX_COORD_COLUMNS, Group, Run, run
+from core.engine import Group, Run, run
 from core.problems import make_problem
-from core.stability import defaults
+from tests.reference import error_curves_stepped, table_one_frame_per_trajectory
 
 
 # --- Run.table ------------------------------------------------------------------------------------
-def table_one_frame_per_trajectory(r: Run) -> pd.DataFrame:
-    """The table as it was built before issue 15: one DataFrame per trajectory, concatenated."""
-    T1, B = r.loss.shape
-    steps = np.arange(T1)
-    frames = []
-    coords = r.thetas is not None and r.problem.dim <= MAX_COORD_COLUMNS
-    for i in range(B):
-        n = r.last_step(i) + 1
-        cols: dict[str, Any] = {"optimizer": [r.labels[i]] * n, "step": steps[:n],
-                                "loss": r.loss[:n, i].numpy(), "grad_norm": r.grad_norm[:n, i].numpy()}
-        for name, t in r.step_columns().items():
-            if name not in cols:
-                cols[name] = t[:n, i].numpy()
-        if coords:
-            for j in range(r.problem.dim):
-                cols[f"x{j}"] = r.thetas[:n, i, j].numpy()
-        frames.append(pd.DataFrame(cols))
-    return pd.concat(frames, ignore_index=True)
-
-
 def _diverging_run() -> Run:
     """GD on a quadratic at lrs on both sides of 2 / L: some trajectories stop early (diverged)."""
     p = make_problem("quadratic", {"eigenvalues": [1.0, 10.0]})
@@ -75,28 +55,6 @@ def test_optional_per_step_tensors_become_columns_after_grad_norm():
 
 
 # --- momentum / Nesterov curves ----------------------------------------------------------------
-def error_curves_stepped(kind, hyper, h, e0, steps):
-    """core.theory.error_curves as it was before issue 15: the iteration matrix applied step by step."""
-    p = defaults(kind, hyper)
-    h = torch.as_tensor(h, dtype=torch.float64)
-    e = torch.as_tensor(e0, dtype=h.dtype).clone()
-    M = theory.iteration_matrix(kind, hyper, h)
-    out = [e.clone()]
-    heff = h + float(p["weight_decay"])
-    state = torch.stack([e, torch.zeros_like(e)], dim=-1)
-    if kind in ("momentum", "nesterov") and steps >= 1:
-        v = heff * e
-        beta = float(p["momentum"])
-        step = v if kind == "momentum" else heff * e + beta * v
-        state = torch.stack([e - float(p["lr"]) * step, v], dim=-1)
-        out.append(state[:, 0].clone())
-        steps -= 1
-    for _ in range(steps):
-        state = (M @ state[..., None])[..., 0]
-        out.append(state[:, 0].clone())
-    return torch.stack(out)
-
-
 def _roots(kind, hyper, h):
     T, D = theory.char_poly(kind, hyper, h)
     return T * T - 4 * D
