@@ -242,6 +242,7 @@ def scenario_files(paths: list[str]) -> list[Path]:
 
 def check_file(path: Path, device: str | None = None, allow_large: bool = False) -> tuple[bool, str]:
     """``(passed, line)`` for one scenario file; a file that does not load or run is a failure."""
+    from core.captions import check_scenario
     from core.errors import LabError
     from core.scenario import check, execute, load
 
@@ -254,6 +255,7 @@ def check_file(path: Path, device: str | None = None, allow_large: bool = False)
         # only what the expectations need: a slice for landscape checks; sharpness is computed on demand
         result = execute(scenario, progress=_Progress(path.name), device=device, landscape=needs_surface, sharpness=False,
                          allow_large=allow_large)
+        check_scenario(scenario, result.run)  # every caption's {...} fields filled from this run, or a LabError
         outcomes = check(result)
     except LabError as exc:
         return False, f"FAIL  {path}  {title}  error: {exc}  ({time.perf_counter() - start:.2f} s)"

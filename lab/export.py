@@ -181,10 +181,10 @@ def frame_steps(steps: int, every: int = 1) -> list[int]:
     return out
 
 
-def caption_at(scenario: Any, step: int) -> str:
+def caption_at(scenario: Any, step: int, run: Any = None, selected: int = 0) -> str:
     """The caption of the scenario's beat shown at ``step`` (the last beat at or before it), as the
-    window's caption line shows it outside lecture mode; the title at step 0 of a lesson without
-    beats; empty otherwise."""
+    window's caption line shows it outside lecture mode (with ``run``: its ``{...}`` fields filled
+    at ``step``, :mod:`core.captions`); the title at step 0 of a lesson without beats; empty otherwise."""
     beats = getattr(scenario, "beats", ()) or ()
     text = ""
     for beat in beats:
@@ -192,6 +192,10 @@ def caption_at(scenario: Any, step: int) -> str:
             text = beat.caption
     if not beats and scenario is not None and step == 0:
         text = getattr(scenario, "title", "") or ""
+    elif run is not None and text:
+        from core.captions import render
+
+        text = render(str(text), run, step, selected, missing="…")
     return " ".join(str(text).split())
 
 
@@ -279,7 +283,7 @@ class Offscreen:
             painter.drawText(QRect(10, h, cw, BAND_HEIGHT), int(Qt.AlignmentFlag.AlignVCenter), counter)
             font.setBold(False)
             painter.setFont(font)
-            caption = QFontMetrics(font).elidedText(caption_at(self.scenario, step), Qt.TextElideMode.ElideRight,
+            caption = QFontMetrics(font).elidedText(caption_at(self.scenario, step, self.session.result.run, self.session.selected), Qt.TextElideMode.ElideRight,
                                                     max(0, w - cw - 20))
             painter.drawText(QRect(10 + cw, h, w - cw - 20, BAND_HEIGHT), int(Qt.AlignmentFlag.AlignVCenter), caption)
         finally:

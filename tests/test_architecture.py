@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("core.scenario.build", 9),
     ("core.budget", 10),
     ("core.scenario.runner", 11),
-    ("core.scenario.expectations", 12),
+    ("core.scenario.expectations", 12), ("core.captions", 12),  # captions address trajectories as expectations do
     ("core.scenario", 13),  # the package's __init__: the public face of the layer above
     ("core.analysis", 14),
     ("core", 15),  # the package __init__ (imports nothing)
