@@ -96,8 +96,10 @@ def distinguishing_digits(values: list[float] | list[tuple[float, ...]], fewest:
     return 17
 
 
-def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> list[str]:
-    """Unique, readable trajectory labels: the entry's label, plus what varies across its rows."""
+def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor,
+                   start_names: list[str] | None = None) -> list[str]:
+    """Unique, readable trajectory labels: the entry's label, plus what varies across its rows
+    (a start shows as ``start_names[i]`` when given, e.g. ``init 4``, else by its coordinates)."""
     n = len(rows)
     if n == 1:
         return [label]
@@ -109,7 +111,9 @@ def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor) -> 
     out = []
     for i, r in enumerate(rows):
         parts = [f"{k}={float(r[k]):.{digits[k]}g}" for k in varying]
-        if several_starts:
+        if several_starts and start_names is not None:
+            parts.append(start_names[i])
+        elif several_starts:
             parts.append("start=(" + ", ".join(f"{v:.{start_digits}g}" for v in points[i]) + ")")
         out.append(f"{label} " + " ".join(parts) if parts else f"{label} #{i + 1}")
     if len(set(out)) < n:

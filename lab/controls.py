@@ -63,6 +63,8 @@ def describe_start(start: Any) -> str:
         return f"grid {show_value(n[0] if len(n) == 1 else list(n))} per axis"
     if start.random is not None:
         return f"{start.random.n} random points"
+    if isinstance(start.init, tuple):
+        return f"the net's seeded initialization, seeds {show_value(list(start.init))}"
     if start.init:
         return "the net's seeded initialization"
     return show_value(start.points)

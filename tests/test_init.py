@@ -127,3 +127,19 @@ def test_a_scenario_names_a_scheme_and_a_bad_one_is_refused_at_load():
     with pytest.raises(LabError, match="unknown init scheme") as err:
         loads(SCENARIO.replace("{init}", '"xavierr"'))
     assert "problem.init.scheme" in str(err.value) or err.value.path.endswith("problem.init.scheme")
+
+
+def test_start_init_takes_a_list_of_seeds_one_start_each():
+    from core.scenario import build
+
+    text = SCENARIO.replace("{init}", '"he"').replace("init = true", "init = [0, 3]")
+    built = build(loads(text))
+    starts = built.groups[0].starts
+    p = built.problem
+    assert torch.equal(starts, torch.stack([p.initial_point(0), p.initial_point(3)]))
+    assert built.groups[0].traj_labels == ["gd init 0", "gd init 3"] == list(built.labels)
+    for bad, match in (("[]", "non-empty list of seeds"), ("[1, 1]", "seed 1 is listed twice"),
+                       ("[0, -2]", r"start\.init\[1\]"), ("[0.5]", r"start\.init\[0\]")):
+        with pytest.raises(LabError, match=match) as err:
+            loads(SCENARIO.replace("{init}", '"he"').replace("init = true", f"init = {bad}"))
+        assert "\n" not in str(err.value)

@@ -110,10 +110,16 @@ def start_points(spec: StartSpec, problem: Problem, seed: int, path: str = "star
                            dtype=torch.float64)
         u = torch.rand(r.n, d, generator=torch.Generator().manual_seed(r.seed), dtype=torch.float64)
         return box[:, 0] + u * (box[:, 1] - box[:, 0])
-    point = problem.initial_point(seed)
-    if point is None:
+    seeds = spec.init if isinstance(spec.init, tuple) else (seed,)
+    if problem.initial_point(seeds[0]) is None:
         raise LabError(f"problem {problem.kind!r} has no initial point of its own; give points instead", f"{path}.init")
-    return point.detach().to("cpu", torch.float64).reshape(1, -1)
+    return torch.stack([problem.initial_point(s).detach().to("cpu", torch.float64).reshape(-1) for s in seeds])
+
+
+def start_names(spec: StartSpec) -> list[str] | None:
+    """Names for the start points of ``spec`` where coordinates would make poor labels: ``init 4``
+    for each seed of ``init = [...]``; None otherwise (labels then show the start's coordinates)."""
+    return [f"init {s}" for s in spec.init] if isinstance(spec.init, tuple) else None
 
 
 def hyper_rows(spec: OptimizerSpec) -> list[dict[str, float]]:
@@ -173,6 +179,7 @@ def _build(scenario: Scenario, device: str | None, problem: Problem | None) -> B
             raise LabError(f"label {o.label!r} is used twice; every optimizer needs its own label", f"{path}.label")
         rows = hyper_rows(o)
         starts = common if o.start is None else start_points(o.start, problem, scenario.seed, f"{path}.start")
+        names = start_names(scenario.start if o.start is None else o.start)
         if o.batch_size is not None and problem.n_samples is None:
             raise LabError(f"batch_size needs a data problem; {problem.kind!r} is analytic (use noise = sigma for stochastic gradients)", f"{path}.batch_size")
         if o.batch_size is not None and o.batch_size > problem.n_samples:
@@ -182,7 +189,9 @@ def _build(scenario: Scenario, device: str | None, problem: Problem | None) -> B
             raise LabError(f"{total} trajectories is more than {MAX_TRAJECTORIES}", path)
         full_rows = [r for r in rows for _ in range(starts.shape[0])]
         full_starts = starts.repeat(len(rows), 1)
-        groups.append(Group(o.label, o.kind, full_rows, full_starts, traj_labels=default_labels(o.label, full_rows, full_starts),
+        full_names = None if names is None else names * len(rows)
+        groups.append(Group(o.label, o.kind, full_rows, full_starts,
+                            traj_labels=default_labels(o.label, full_rows, full_starts, full_names),
                             batch_size=o.batch_size, noise=o.noise, color=o.color))
     labels = [lab for g in groups for lab in g.traj_labels]
     if len(set(labels)) != len(labels):

@@ -78,6 +78,18 @@ def _points(value: Any, path: str = "") -> tuple[tuple[float, ...], ...]:
     return pts
 
 
+def _init(value: Any, path: str = "") -> bool | tuple[int, ...]:
+    """``init``: true (the scenario seed) or a non-empty list of distinct seeds, one start each."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, list | tuple) or not value:
+        raise LabError(f"expected true or a non-empty list of seeds such as [0, 1, 4], got {show(value)}", path)
+    seeds = tuple(integer(0, MAX_SEED)(v, join(path, i)) for i, v in enumerate(value))
+    if len(set(seeds)) != len(seeds):
+        raise LabError(f"seed {next(v for v in seeds if seeds.count(v) > 1)} is listed twice", path)
+    return seeds
+
+
 def _box(value: Any, path: str = "") -> tuple[tuple[float, float], ...]:
     if not isinstance(value, list | tuple) or not value:
         raise LabError(f"expected a list of [low, high] ranges, one per axis, got {show(value)}", path)
@@ -327,7 +339,7 @@ START_FORMS = ("points", "grid", "random", "init")
 class StartSpec(Table):
     """``[start]``: exactly one of ``points`` (a list of points), ``grid``, ``random``, or
     ``init = true`` (the problem's own seeded initialization, ``problem.initial_point(seed)``:
-    neural nets)."""
+    neural nets) or ``init = [0, 1, 4]`` (one such start per seed, labelled ``init 0`` ...)."""
 
     what: ClassVar[str] = "a start table (points, grid, random or init)"
     sparse: ClassVar[tuple[str, ...]] = ("init",)
@@ -336,7 +348,9 @@ class StartSpec(Table):
         None, description="a list of points, one coordinate per parameter")
     grid: Optional[GridSpec] = Field(None, description="a grid of points")
     random: Optional[RandomSpec] = Field(None, description="uniform random points")
-    init: Bool = Field(False, description="true: the problem's own seeded initialization (nets)")
+    init: Annotated[Union[bool, tuple[int, ...]], _reads(_init)] = Field(
+        False, description="true: the problem's own seeded initialization at the scenario seed (nets); "
+                           "a list of seeds such as [0, 1, 4]: one start per seed")
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
