@@ -447,6 +447,9 @@ class ModelArrays:
     steps: np.ndarray
     predictions: np.ndarray
     elbows: np.ndarray | None = None
+    #: the hidden layers' activations, each ``(name, z, phi(z), phi'(z))`` on ``z`` in [-4, 4]
+    #: (:func:`activation_curves`), drawn beside the model so the kinks and saturation are visible
+    activations: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def row(self, step: int) -> int:
         return row_of(self.steps, step)
@@ -552,7 +555,27 @@ def model_view(run: Any, last: np.ndarray, *, tick: Callable[[], None] | None = 
             tick()
     elbows = relu_elbows(problem, run.thetas)
     return ModelArrays(inputs=X.shape[1], X=X, y=y, grid=grid, axes=axes, steps=steps,
-                       predictions=out.reshape(len(steps), n, len(grid)), elbows=elbows)
+                       predictions=out.reshape(len(steps), n, len(grid)), elbows=elbows,
+                       activations=activation_curves(problem))
+
+
+#: the range and resolution of the activation curves of the model view
+ACTIVATION_RANGE, ACTIVATION_POINTS = 4.0, 401
+
+
+def activation_curves(problem: Any) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(name, z, phi(z), phi'(z))`` for each distinct hidden activation of a net, in layer order,
+    from the closed forms of :mod:`core.problems.activations` (the ones its Hessian uses)."""
+    import torch
+
+    from core.problems.activations import derivatives
+
+    z = torch.linspace(-ACTIVATION_RANGE, ACTIVATION_RANGE, ACTIVATION_POINTS, dtype=torch.float64)
+    out = []
+    for name in dict.fromkeys(problem.activations):
+        phi, d1, _ = derivatives(name, z, getattr(problem.net, "leaky_slope", 0.1))
+        out.append((name, z.numpy(), phi.numpy(), d1.numpy()))
+    return out
 
 
 def minima(problem: Any, which: str = "minima") -> np.ndarray | None:

@@ -111,3 +111,25 @@ def test_the_window_lists_every_panel_in_the_view_menu(window):
 
     assert tuple(window.panels.panels) == PANEL_NAMES
     assert tuple(window.panel_actions) == PANEL_NAMES
+
+
+def test_the_model_panel_draws_phi_and_its_derivative_from_the_activation_table(window, tmp_path):
+    """Below the model: each hidden activation and its derivative, the closed forms of
+    core.problems.activations (exact equality: the panel draws the arrays core computed)."""
+    from core.problems.activations import derivatives
+
+    text = (ROOT / "scenarios" / "edge_of_stability.toml").read_text()
+    path = tmp_path / "tanh.toml"
+    path.write_text(text)
+    opened(window, path)
+    window.panels.show_panel("model", True)
+    panel, model = window.panels.panel("model"), window.session.view.model
+    assert [a[0] for a in model.activations] == ["tanh"]
+    name, z, phi, d1 = model.activations[0]
+    want_phi, want_d1, _ = derivatives("tanh", __import__("torch").from_numpy(z))
+    np.testing.assert_array_equal(phi, want_phi.numpy())
+    np.testing.assert_array_equal(d1, want_d1.numpy())
+    assert panel.act_plot.isVisible() and len(panel.act_curves) == 2
+    (x0, y0), (x1, y1) = (c.getData() for c in panel.act_curves)
+    np.testing.assert_array_equal(y0, phi) and np.testing.assert_array_equal(y1, d1)
+    assert z[0] == -4.0 and z[-1] == 4.0 and d1.max() == 1.0  # tanh'(0) = 1, the curve passes z = 0

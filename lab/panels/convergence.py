@@ -157,7 +157,7 @@ class ConvergencePanel(QWidget):
                 n = view.last[i] + 1
                 pen = pg.mkPen(view.colors[i], width=MEASURED_WIDTH, style=Qt.PenStyle.DotLine)
                 wanted.append((i, steps[:n], positive(view.held_out[:n, i]), pen,
-                               "held-out (dotted)" if k == 0 else None, 0, False))
+                               "held-out loss" if k == 0 else None, 0, False))
         for i in range(view.size):  # every prediction above every measured curve
             if i in view.theory:
                 rate = view.rates.get(i)

@@ -4,6 +4,9 @@
   heatmap, the 0.5 decision boundary as a contour, the training points coloured by class.
 - 1 input: the training points and the fitted curve; for ReLU nets with one hidden layer the
   elbows (where a hidden unit switches on, ``x = -b_j / w_j``) as faint vertical lines.
+- Below, a small plot of each hidden activation ``phi`` (solid) and its derivative ``phi'``
+  (dashed) on ``z`` in [-4, 4]: where ``phi'`` is 0 no gradient passes (dead ReLUs, saturated
+  sigmoids, the step), which is what the convergence panel then shows.
 
 It draws :class:`core.analysis.ModelArrays` (the predictions of every trajectory on the input grid
 and the elbows, computed with the run in the worker) for the selected trajectory.
@@ -42,10 +45,20 @@ class ModelPanel(QWidget):
         self.curve = pg.PlotDataItem(pen=pg.mkPen("#d62728", width=2.5))
         self.item.addItem(self.curve)
         self.elbows: list[pg.InfiniteLine] = []
+        self.act_plot = pg.PlotWidget(background="w")  # phi and phi' of the hidden activations
+        self.act_plot.setMenuEnabled(False)
+        self.act_plot.setMaximumHeight(150)
+        self.act_item = self.act_plot.getPlotItem()
+        self.act_item.hideButtons()
+        self.act_item.setLabel("bottom", "z")
+        self.act_item.showGrid(x=True, y=True, alpha=0.2)
+        self.act_legend = self.act_item.addLegend(offset=(4, 4), labelTextSize="8pt")
+        self.act_curves: list[pg.PlotDataItem] = []
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.title)
         lay.addWidget(self.plot, 1)
+        lay.addWidget(self.act_plot)
         lay.addWidget(self.note)
         self._inputs = 0
         session.result_changed.connect(self.refresh)
@@ -57,11 +70,13 @@ class ModelPanel(QWidget):
         if model is None:
             self._inputs = 0
             self.plot.hide()
+            self.act_plot.hide()
             self.note.setText(view.model_note if view is not None else "")
             return
         self.plot.show()
         self.note.setText("")
         self._inputs = model.inputs
+        self._draw_activations(model)
         Xn, y = model.X, model.y
         self.image.setVisible(self._inputs == 2)
         self.boundary.setVisible(self._inputs == 2)
@@ -80,6 +95,20 @@ class ModelPanel(QWidget):
             self.item.setLabel("bottom", "x")
             self.item.setLabel("left", "y")
         self.set_frame(self.session.frame)
+
+    def _draw_activations(self, model: Any) -> None:
+        for c in self.act_curves:
+            self.act_item.removeItem(c)
+        self.act_legend.clear()
+        self.act_curves = []
+        colors = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b"]
+        for k, (name, z, phi, d1) in enumerate(model.activations):
+            color = colors[k % len(colors)]
+            for y, style, label in ((phi, Qt.PenStyle.SolidLine, name), (d1, Qt.PenStyle.DashLine, f"{name}'")):
+                c = pg.PlotDataItem(z, y, pen=pg.mkPen(color, width=2, style=style), name=label)
+                self.act_item.addItem(c)
+                self.act_curves.append(c)
+        self.act_plot.setVisible(bool(model.activations))
 
     def flush(self) -> None:
         self.set_frame(self.session.frame)
@@ -132,3 +161,4 @@ class ModelPanel(QWidget):
         from lab.style import set_plot_font
 
         set_plot_font(self.item, points)
+        set_plot_font(self.act_item, points)
