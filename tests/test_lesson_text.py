@@ -132,3 +132,20 @@ def test_heart_lessons_say_why_30_inputs_and_513_parameters(name):
     assert 29 * 16 + 16 + 16 + 1 == 497
     assert "30 inputs" in text and "513 parameters" in text and "29 inputs" in text and "497" in text
     assert [c for c in problem.dataset.feature_names if c.startswith("thal=")] == ["thal=0", "thal=1", "thal=2", "thal=3"]
+
+
+def test_lr_regimes_two_wells_quotes_its_first_step_and_wells():
+    s, text = _lesson("lr_regimes_two_wells")
+    run = _run(s)
+    x1 = {lab: float(run.thetas[1, run.index(lab), 0]) for lab in run.labels}
+    quoted = (f"lr = 0.3 jumps over the hump to x = {x1['GD lr=0.3']:.2f}; lr = 0.5 overshoots to x = "
+              f"{x1['GD lr=0.5']:.2f}; lr = 0.05 moves to x = {x1['GD lr=0.05']:.2f}")
+    assert quoted == "lr = 0.3 jumps over the hump to x = -0.81; lr = 0.5 overshoots to x = -3.01; lr = 0.05 moves to x = 1.95"
+    assert quoted in text
+    wells = sorted(float(v) for v in torch.cat([run.problem.minima, run.problem.local_minima]).flatten())
+    assert f"{wells[0]:.3f}" == "-1.505" and f"{wells[1]:.2f}" == "1.30" and "near x = 1.30" in text and "near x = -1.505" in text
+    hump = [r for r in np.roots([1.0, 0.0, -2.0, 0.4]).real if 3 * r * r - 2 < 0]  # h'' < 0 between the wells
+    assert len(hump) == 1 and f"{hump[0]:.2f}" == "0.20" and "hump between them at x = 0.20" in text
+    assert f"{float(run.thetas[-1, run.index('GD lr=0.05'), 0]):.2f}" == "1.30"
+    assert f"{float(run.thetas[-1, run.index('GD lr=0.3'), 0]):.3f}" == "-1.505" and "reached the deep one at x = -1.505" in text
+    assert "-0.3 h'(2.5) = -3.3" in text and abs(-0.3 * (2.5**3 - 2 * 2.5 + 0.4) + 3.3) < 0.01
