@@ -149,3 +149,22 @@ def test_lr_regimes_two_wells_quotes_its_first_step_and_wells():
     assert f"{float(run.thetas[-1, run.index('GD lr=0.05'), 0]):.2f}" == "1.30"
     assert f"{float(run.thetas[-1, run.index('GD lr=0.3'), 0]):.3f}" == "-1.505" and "reached the deep one at x = -1.505" in text
     assert "-0.3 h'(2.5) = -3.3" in text and abs(-0.3 * (2.5**3 - 2 * 2.5 + 0.4) + 3.3) < 0.01
+
+
+def test_vanishing_gradients_quotes_its_layer_ratios_and_losses():
+    from core.engine import Group, run
+    from core.problems import make_problem
+
+    s, text = _lesson("vanishing_gradients")
+    r = _run(s)
+    g = r.layer_grad_norm[0, 0]
+    assert len(r.layer_names) == 7 and f"{float(g[0] / g[-1]):.0e}" == "5e-05" and "about 5e-5 of the" in text
+    assert bool((g[1:] > g[:-1]).all())  # it shrinks at every layer on the way down
+    assert f"{float(r.loss[0, 0]):.3f} to {float(r.loss[-1, 0]):.3f}" == "0.688 to 0.687" and "from 0.688 to 0.687" in text
+    assert "loss 0.688 -> {final_loss[GD, lr = 0.5]:.3f}" in text
+    params = dict(s.problem.params, activation="relu", init="he")  # what the last beat sets
+    p = make_problem("mlp", params)
+    relu = run(p, [Group("gd", "gd", [{"lr": 0.5}], p.initial_point(s.seed)[None])], s.steps)
+    g = relu.layer_grad_norm[0, 0]
+    assert f"{float(g[0] / g[-1]):.1f}" == "0.6" and "about 0.6 of the" in text
+    assert f"{float(relu.loss[-1, 0]):.3f}" == "0.002" and "reaches a loss of 0.002" in text and "a loss of 0.002." in text

@@ -251,6 +251,11 @@ def check_expectation(e: Expectation, path: str, built: Built) -> None:
     for step in ([e.at] if e.at is not None else []) + (list(e.between) if e.between else []):
         if step > steps:
             raise LabError(f"step {step} is past the end of the run (steps = {steps})", f"{path}.{'at' if e.at is not None else 'between'}")
+    if e.check == "layer_grad_ratio":
+        from core.problems.protocols import ModelView
+
+        if not isinstance(problem, ModelView):
+            raise LabError(f"layer_grad_ratio needs a net (per-layer gradients); problem {problem.kind!r} is not one", f"{path}.check")
     if e.check == "landscape_min_near_center" and "landscape" not in panels:
         raise LabError("landscape_min_near_center needs 'landscape' in view.panels", f"{path}.check")
     if e.check == "sharpness" and e.optimizer is not None:

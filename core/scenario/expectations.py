@@ -145,6 +145,18 @@ def _best_step(e: Expectation, result: Result, i: int) -> Verdict:
     return _in_steps(k, e), measured, f"best {metric} {_steps_phrase(e)}"
 
 
+def _layer_grad_ratio(e: Expectation, result: Result, i: int) -> Verdict:
+    """``|grad of layer 1| / |grad of the last layer|`` at step ``at`` (default 0), from the run's record."""
+    run = result.run
+    if run.layer_grad_norm is None:
+        return False, "no per-layer gradient norms (not a net)", f"ratio {_bounds_phrase(e)}"
+    step = min(e.at or 0, run.last_step(i))
+    g = run.layer_grad_norm[step, i]
+    ratio = float(g[0] / g[-1])
+    return _bounded(ratio, e), f"{run.layer_names[0]}/{run.layer_names[-1]} gradient norm {_fmt(ratio)} at step {step}", \
+        f"ratio {_bounds_phrase(e)}"
+
+
 def _rate(e: Expectation, result: Result, i: int) -> Verdict:
     run = result.run
     metric = e.metric or default_metric(run.problem)
@@ -232,6 +244,7 @@ CHECKS: dict[str, Judge] = {
     "distance": _final("distance"),
     "final_test_loss": _final("test_loss"),
     "best_step": _best_step,
+    "layer_grad_ratio": _layer_grad_ratio,
     "diverged": _diverged,
     "steps_to": _steps_to,
     "rate": _rate,

@@ -599,6 +599,17 @@ class BestStep(Expectation):
     at_least: AtLeast = Field(None, description=_D["at_least"])
 
 
+class LayerGradRatio(Expectation):
+    """the first layer's gradient norm over the last layer's (nets; at step `at`, default 0) below/above a bound: vanishing (far below 1) or exploding (far above 1) gradients"""
+
+    check: Literal["layer_grad_ratio"] = "layer_grad_ratio"
+    optimizer: Label = Field(description=_D["optimizer"])
+    below: Bound = Field(None, description=_D["below"])
+    above: Bound = Field(None, description=_D["above"])
+    at: Step = Field(None, description=_D["at"])
+    at_least: AtLeast = Field(None, description=_D["at_least"])
+
+
 class Diverged(Expectation):
     """diverged (default true) or not, optionally at a step or in a step range"""
 
@@ -666,8 +677,8 @@ class LandscapeMinNearCenter(Expectation):
 #: check name -> its model; adding a check is one model here plus its judge in expectations.py
 EXPECTATIONS: dict[str, type[Expectation]] = {
     cls.model_fields["check"].default: cls
-    for cls in (FinalLoss, Gap, Distance, FinalTestLoss, BestStep, Diverged, StepsTo, Rate, Order, Sharpness,
-                LandscapeMinNearCenter)
+    for cls in (FinalLoss, Gap, Distance, FinalTestLoss, BestStep, LayerGradRatio, Diverged, StepsTo, Rate, Order,
+                Sharpness, LandscapeMinNearCenter)
 }
 AnyExpectation = Annotated[Union[tuple(EXPECTATIONS.values())], Field(discriminator="check")]  # type: ignore[valid-type]
 
