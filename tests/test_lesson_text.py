@@ -168,3 +168,14 @@ def test_vanishing_gradients_quotes_its_layer_ratios_and_losses():
     g = relu.layer_grad_norm[0, 0]
     assert f"{float(g[0] / g[-1]):.1f}" == "0.6" and "about 0.6 of the" in text
     assert f"{float(relu.loss[-1, 0]):.3f}" == "0.002" and "reaches a loss of 0.002" in text and "a loss of 0.002." in text
+
+
+def test_interpolation_sgd_states_its_problem_truly():
+    s, text = _lesson("interpolation_sgd")
+    p = build(s).problem
+    X, y = p.X, p.y
+    rank = int(torch.linalg.matrix_rank(X))
+    assert (p.n_samples, p.dim, rank) == (20, 50, 20) and "a 30-dimensional affine set" in text and p.dim - rank == 30
+    assert f"{float(p.sigma.max()):.0f}" == "1" and float(p.sigma.min()) == pytest.approx(1 / 3) and "from 1 down to 1/3" in text
+    torch.testing.assert_close(p.minima[0], torch.linalg.pinv(X) @ y, rtol=1e-10, atol=1e-12)  # the marked minimum
+    assert p.loss(p.minima)[0] < 1e-25  # every label fitted: the minimum loss is 0
