@@ -57,7 +57,7 @@ class Player(QWidget):
             row.addWidget(b)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.slider.setMinimumWidth(160)
+        self.slider.setMinimumWidth(60)  # the row's other widgets keep their width in lecture fonts
         self.slider.valueChanged.connect(self._scrubbed)
         row.addWidget(self.slider, 1)
         self.step_label = QLabel("step 0 / 0")
@@ -193,16 +193,36 @@ class Player(QWidget):
 
 
 def loss_line(view: Any, step: int) -> str:
-    """``label: loss`` per trajectory in its colour; 'diverged at step N' once it has."""
+    """``label: loss`` per trajectory in its colour; 'diverged at step N' once it has. A family the
+    legend shows as one line (eight SGD seeds: :func:`lab.panels.legend.one_line`) is one entry
+    here too, its size and the range of its losses, so the line fits its fixed two lines."""
     if view is None:
         return ""
+    from lab.panels.legend import families, one_line
+
     parts = []
+    skip: set[int] = set()
+    for entry, members in families(view).items():
+        if len(members) < 2 or not one_line(view, members):
+            continue
+        skip.update(members)
+        first = members[0]
+        values = [float(view.loss[min(step, view.last[i]), i]) for i in members]
+        live = [v for i, v in zip(members, values) if np.isfinite(v) and not (view.diverged[i] and step >= view.last[i])]
+        gone = sum(1 for i in members if view.diverged[i] and step >= view.last[i])
+        text = (f"{min(live):.4g} to {max(live):.4g}" if len(live) > 1 else f"{live[0]:.4g}") if live else "nan"
+        if gone:
+            text += f", <b>{gone} diverged</b>"
+        parts.append((first, f"<span style='color:{view.colors[first]}'>●</span> {html.escape(entry)} "
+                             f"(x{len(members)}): {text}"))
     for i in range(view.size):
+        if i in skip:
+            continue
         name = html.escape(view.labels[i])
         if view.diverged[i] and step >= view.last[i]:
             text = f"<b>diverged at step {view.last[i]}</b>"
         else:
             v = view.loss[min(step, view.last[i]), i]
             text = f"{v:.4g}" if np.isfinite(v) else "nan"
-        parts.append(f"<span style='color:{view.colors[i]}'>●</span> {name}: {text}")
-    return " &nbsp; ".join(parts)
+        parts.append((i, f"<span style='color:{view.colors[i]}'>●</span> {name}: {text}"))
+    return " &nbsp; ".join(p for _, p in sorted(parts))

@@ -1,6 +1,8 @@
 """The panel area: :class:`PanelArea` lays out the panels, the landscape on the left and
 convergence / eigen / model stacked on the right (the design card's layout); the scenario's
-``view.panels`` says which are shown. The main window and the offscreen snapshot share it."""
+``view.panels`` says which are shown. Without the landscape (a net's many parameters) the right
+panels stand side by side on a wide area (lecture mode at 1280 x 720: three stacked plots would
+each get a strip too short to read), stacked on a tall one. The main window and the offscreen snapshot share it."""
 
 from __future__ import annotations
 
@@ -58,6 +60,19 @@ class PanelArea(QWidget):
         for name, panel in self.panels.items():
             panel.setVisible(name in shown)
         self.right.setVisible(any(n in shown for n in RIGHT))
+        self._orient()
+
+    def _orient(self) -> None:
+        """Side by side when the landscape is hidden and the area is wider than tall (x 1.2)."""
+        wide = self.width() > 1.2 * self.height() and not self.panels["landscape"].isVisibleTo(self)
+        want = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.right.orientation() != want:
+            self.right.setOrientation(want)
+            self.right.setSizes([1_000_000] * self.right.count())  # equal shares (the splitter scales them)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._orient()
 
     def set_font_size(self, points: int | None) -> None:
         """Large fonts for lecture mode (``None`` restores the defaults)."""

@@ -24,6 +24,8 @@ from lab.panels.display import cache_axes
 from lab.panels.legend import collapsed, legend_names
 from core.analysis import SERIES_NAMES
 
+#: past this share of the plot's height (or its width) the legend goes under the plot (``self.key``)
+KEY_SHARE = 0.45
 FLOOR = 1e-16  # a gap that rounds to zero is drawn at this floor rather than vanishing from a log axis
 
 
@@ -72,6 +74,9 @@ class ConvergencePanel(QWidget):
         self.item.showGrid(x=True, y=True, alpha=0.25)
         self.item.setLabel("bottom", "step")
         self.item.getAxis("left").enableAutoSIPrefix(False)
+        from lab.style import tidy_log_ticks
+
+        tidy_log_ticks(self.item.getAxis("left"))  # decades only, no crowded 0.9 0.8 0.7
         cache_axes(self.item)
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#444", width=1.5))
         self.cursor.setZValue(10)
@@ -81,6 +86,8 @@ class ConvergencePanel(QWidget):
         self.dots.setZValue(11)
         self.item.addItem(self.dots)
         self.legend = self.item.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
+        self._yrange: tuple[float, float] | None = None  # the measured curves' log10 range
+        self.item.vb.sigResized.connect(self._place_legend)  # a new size: the legend's corner again
         self.curves: list[pg.PlotDataItem] = []
         self.owner: list[int] = []  # trajectory index of each curve
         self._signature: tuple = ()
@@ -101,6 +108,12 @@ class ConvergencePanel(QWidget):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(head)
         lay.addWidget(self.plot, 1)
+        self.key = QLabel("")  # the legend, under the plot, when the plot is too small to hold it
+        self.key.setWordWrap(True)
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        self.key.setVisible(False)
+        lay.addWidget(self.key)
+        self._placing = False
         self._setting = False
         session.result_changed.connect(self.refresh)
         session.frame_changed.connect(self.set_frame)
@@ -137,7 +150,8 @@ class ConvergencePanel(QWidget):
         data = np.concatenate([np.ravel(w[2]) for w in wanted if not w[5]] or [np.array([1.0])])  # measured only
         ys = data[np.isfinite(data)] if np.isfinite(data).any() else np.array([1.0])
         lo, hi = np.log10(np.nanmin(ys)), np.log10(np.nanmax(ys))
-        self.item.setYRange(lo, hi, padding=0.05)
+        self._yrange = (lo, hi)
+        self._place_legend()  # sets the y range (with room above the curves when no corner is free)
         self._label_theory(view, wanted, lo, hi)
         self.set_frame(self.session.frame)
 
@@ -253,6 +267,55 @@ class ConvergencePanel(QWidget):
             font.setPointSize(max(points - 4, 8) if points else QFont().pointSize())
             label.setFont(font)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
+        self._place_legend()
+
+    def _place_legend(self, *_: Any) -> None:
+        """The legend in columns (at most 40 % of the plot's height), at the corner over the fewest
+        curve points (:func:`lab.panels.legend.best_corner`); where every corner covers more than 1 %
+        of them, the y range gets room above the curves and the legend sits there. Runs per run and
+        per resize, never per frame: playback does not move it."""
+        if self._placing:
+            return
+        self._placing = True
+        try:
+            self._place_legend_now()
+        finally:
+            self._placing = False
+
+    def _place_legend_now(self) -> None:
+        from lab.panels import legend as lg
+
+        if self._yrange is None:
+            return
+        lo, hi = self._yrange
+        vb = self.item.vb
+        self.item.setYRange(lo, hi, padding=0.05)
+        lg.fit_columns(self.legend, vb.width(), vb.height())
+        pts = [c.getData() for c in self.curves]
+
+        def pixels() -> tuple[np.ndarray, np.ndarray]:  # every curve, sampled along its segments
+            got = [lg.along(*lg.pixel_points(vb, x, y)) for x, y in pts if x is not None and len(x)]
+            if not got:
+                return np.zeros(0), np.zeros(0)
+            return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+
+        px, py = pixels()
+        corner, count = lg.best_corner(vb, self.legend, px, py)
+        share = (self.legend.height() + 16) / max(vb.height(), 1.0)
+        outside = bool(self.legend.items) and (self.legend.width() > vb.width() - 16 or share > KEY_SHARE)
+        self.key.setText(lg.key_html(self.legend) if outside else "")
+        self.key.setStyleSheet(f"font-size: {self._points}pt;" if self._points else "")
+        self.key.setVisible(outside)
+        self.legend.setVisible(not outside)
+        if outside:
+            return
+        if px.size and count > lg.COVER * px.size and vb.height() > 0:
+            span = hi - lo if hi > lo else 1.0
+            top = lg.headroom_top(lo - 0.05 * span, hi + 0.05 * span, share)
+            self.item.setYRange(lo - 0.05 * span, top, padding=0)
+            px, py = pixels()
+            corner, count = lg.best_corner(vb, self.legend, px, py)
+        self.legend.setOffset(corner)
 
     def highlight(self, label: str | None) -> None:
         view = self.session.view

@@ -117,15 +117,15 @@ class EigenPanel(QWidget):
             self._draw_sharpness(view, sharp)
         else:
             axis.setTickSpacing(major=5, minor=1)
-            self.spec_plot.setTitle("Hessian eigenvalues" + ("" if self._mode == "exact" else " here"), size="9pt")
+            self._set_title(self.spec_plot, "Hessian eigenvalues" + ("" if self._mode == "exact" else " here"))
             self.spec_plot.setLabel("bottom", "index (largest first)")
-        self.circle_plot.setTitle("iteration matrix" + ("" if self._mode == "exact" else " (local)"), size="9pt")
+        self._set_title(self.circle_plot, "iteration matrix" + ("" if self._mode == "exact" else " (local)"))
         self.set_frame(self.session.frame)
 
     def _draw_sharpness(self, view: Any, sharp: dict | None) -> None:
         """Sharpness along the run per trajectory, with its stability line (GD: 2 / lr; heavy
         ball: 2 (1 + beta) / lr: ``Spectra.limits``, from ``core.stability.curvature_limit``)."""
-        self.spec_plot.setTitle("sharpness along the run vs its stability line", size="9pt")
+        self._set_title(self.spec_plot, "sharpness vs its stability line")
         self.spec_plot.setLabel("bottom", "step")
         self.spec_plot.enableAutoRange()
         for i in range(view.size):
@@ -182,6 +182,7 @@ class EigenPanel(QWidget):
             seen.append(float(r))
             c = pg.PlotDataItem(r * np.cos(t), r * np.sin(t), pen=pg.mkPen(view.colors[i], width=1.2, style=Qt.PenStyle.DashLine))
             label = pg.TextItem(f"√β = {r:.3g}", color=view.colors[i], anchor=(0.5, 0.0))  # under the circle, inside the unit one
+            self._scale_text(label)
             label.setPos(0.0, -float(r))
             for it in (c, label):
                 self.circle_plot.addItem(it)
@@ -299,13 +300,42 @@ class EigenPanel(QWidget):
             text = f"at step {at}: " + text + " (|z| &lt; 1 locally stable)"
         self.note.setText(text)
 
+    _points: int | None = None  # the font size lecture mode set (None: the default)
+
+    def _title_size(self) -> str:
+        """The plots' titles: 9 pt, or a little under lecture mode's tick size."""
+        return f"{max(self._points - 2, 9)}pt" if self._points else "9pt"
+
+    def _set_title(self, plot: Any, text: str) -> None:
+        """A plot's title at :meth:`_title_size` that never widens its plot: pyqtgraph makes a title's
+        width the plot's minimum, so a long lecture-size title pushed the axis past the panel's edge;
+        a title wider than its plot is clipped instead."""
+        from lab.style import clip_title
+
+        clip_title(plot)
+        plot.setTitle(text, size=self._title_size())
+
+    def _scale_text(self, item: Any) -> None:
+        """A label drawn on a plot (the sqrt(beta) circles', a limit's) at the panel's font size."""
+        font = item.textItem.font()
+        font.setPointSize(max(self._points - 4, 9) if self._points else 9)
+        item.setFont(font)
+
     def set_font_size(self, points: int | None) -> None:
         from lab.style import set_plot_font
+
+        self._points = points
+        for it in self.circles:
+            if isinstance(it, pg.TextItem):
+                self._scale_text(it)
 
         font = self.waiting.textItem.font()
         font.setPointSize(points or QFont().pointSize())
         self.waiting.setFont(font)
         for p in (self.circle_plot, self.spec_plot):
             set_plot_font(p, points)
+        for p in (self.circle_plot, self.spec_plot):  # the titles a little under the ticks (as refresh sets them)
+            if p.titleLabel.text:
+                self._set_title(p, p.titleLabel.text)
         self.title.setStyleSheet(f"font-size: {points}pt;" if points else "")
         self.note.setStyleSheet(f"color: #555; font-size: {points - 4}pt;" if points else "color: #555;")

@@ -44,6 +44,8 @@ MAX_TRAILS = 64
 #: legend counts the rest); every one still gets its x
 MAX_DIVERGED_LABELS = 8
 PATH_ALPHA, DIM_ALPHA = 0.6, 0.15  # path opacity normally, and of the others while one is emphasised
+#: equal scale is the default for a box at most this elongated (either way); the 1:1 button decides after
+MAX_EQUAL_RATIO = 2.5
 MARGIN = 0.02  # the box a diverged path is cut at: the picture's, grown by this fraction per side
 
 
@@ -284,6 +286,12 @@ class LandscapePanel(QWidget):
         mx, my = MARGIN * (a[-1] - a[0]), MARGIN * (b[-1] - b[0])
         self._box = (a[0] - mx, a[-1] + mx, b[0] - my, b[-1] + my)
         self._range = ((a[0], a[-1]), (b[0], b[-1]), 0)
+        # equal scale is the default unless the box is so elongated that it would squash the picture
+        # into a strip (the PCA plane of a net: 88 % of the variance on one axis); the 1:1 button keeps it
+        ratio = abs(a[-1] - a[0]) / max(abs(b[-1] - b[0]), 1e-300)
+        self.aspect.blockSignals(True)
+        self.aspect.setChecked(bool(1.0 / MAX_EQUAL_RATIO <= ratio <= MAX_EQUAL_RATIO))
+        self.aspect.blockSignals(False)
 
     def _draw_curve(self, surface: Any, view: Any) -> None:
         w = np.asarray(surface.alphas, dtype=float)
@@ -542,10 +550,9 @@ class LandscapePanel(QWidget):
 
     def _legend_columns(self) -> None:
         names = [label.text for _, label in self.legend.items]
-        char = self.fontMetrics().averageCharWidth()
-        if self._font_points:
-            char = int(char * self._font_points / max(self.font().pointSizeF(), 1))
-        columns = _columns(names, self.plot.width(), char)
+        # the widest entry as drawn (its font, lecture mode's too), not a guess from a character width
+        widest = max((label.item.boundingRect().width() for _, label in self.legend.items), default=0.0)
+        columns = _columns(names, self.width(), 0, cell=int(widest) + 40)  # the plot fills the panel's width
         if columns != self.legend.columnCount:
             self.legend.setColumnCount(columns)
 
@@ -599,9 +606,11 @@ def _move(scatter: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, brushes: An
         scatter.setData(x, y, brush=brushes())
 
 
-def _columns(names: list[str], width: int, char: int) -> int:
-    """How many legend columns fit ``width`` pixels (at most 3, at least 1) for these names."""
+def _columns(names: list[str], width: int, char: int, cell: int | None = None) -> int:
+    """How many legend columns fit ``width`` pixels (at most 3, at least 1) for these names (each
+    ``cell`` pixels wide when given, else estimated from the character width ``char``)."""
     if not names:
         return 1
-    cell = max(len(n) for n in names) * max(char, 5) + 40  # swatch and spacing
+    if cell is None:
+        cell = max(len(n) for n in names) * max(char, 5) + 40  # swatch and spacing
     return int(max(1, min(3, len(names), (max(width, 200) - 20) // cell)))
