@@ -345,9 +345,12 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
     theta_rec = torch.full((steps + 1, B, d), math.nan, dtype=dtype, device=dev) if record_params else None
     diverged_at = torch.full((B,), -1, dtype=torch.long, device=dev)
     active = torch.ones(B, dtype=torch.bool, device=dev)
-    # the held-out split, scored every step without training on it; per-layer gradient norms (nets)
+    # the held-out split, never trained on: scored after the run from the recorded parameters in a
+    # few large batched calls (a per-step call would add its dispatch cost to every step), or every
+    # step when parameters are not recorded; per-layer gradient norms (nets)
     held = isinstance(problem, HeldOut) and problem.n_test > 0
-    test_rec = torch.full((steps + 1, B), math.nan, dtype=dtype, device=dev) if held else None
+    held_each_step = held and theta_rec is None
+    test_rec = torch.full((steps + 1, B), math.nan, dtype=dtype, device=dev) if held_each_step else None
     acc_rec = None
     layers = problem.layer_slices() if isinstance(problem, ModelView) else []
     layer_rec = torch.full((steps + 1, B, len(layers)), math.nan, dtype=dtype, device=dev) if layers else None
@@ -383,6 +386,8 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         theta = torch.where(active[:, None], new, theta)
         if progress_every and (t + 1) % progress_every == 0:
             yield t + 1
+    if held and theta_rec is not None:
+        test_rec, acc_rec = _held_out(problem, theta_rec)
     rows = [(g, i) for g in groups for i in range(g.size)]
     return Run(
         problem=problem, labels=[lab for g in groups for lab in g.traj_labels], entry=[g.label for g, _ in rows],
@@ -395,6 +400,23 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         test_loss=None if test_rec is None else test_rec.cpu(), test_accuracy=None if acc_rec is None else acc_rec.cpu(),
         layer_grad_norm=None if layer_rec is None else layer_rec.cpu(), layer_names=[name for name, _ in layers],
     )
+
+
+def _held_out(problem: Problem, thetas: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Held-out loss and accuracy ``[T+1, B]`` at every recorded point ``thetas [T+1, B, d]`` (NaN
+    where nothing was recorded: after a divergence), in one batched call of the problem."""
+    flat = thetas.reshape(-1, thetas.shape[-1])
+    ok = torch.isfinite(flat).all(dim=1)
+    loss = torch.full((flat.shape[0],), math.nan, dtype=flat.dtype, device=flat.device)
+    acc = None
+    if bool(ok.any()):
+        got, got_acc = problem.held_out(flat[ok])
+        loss[ok] = got
+        if got_acc is not None:
+            acc = torch.full_like(loss, math.nan)
+            acc[ok] = got_acc
+    shape = thetas.shape[:2]
+    return loss.reshape(shape), None if acc is None else acc.reshape(shape)
 
 
 def _evaluate(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: list[tuple[slice, float]],

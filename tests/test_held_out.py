@@ -142,3 +142,20 @@ def test_expectations_name_the_held_out_loss_and_need_a_split():
     with pytest.raises(LabError, match="needs a held-out split") as err:
         build(loads(LESSON.format(extra="test_fraction = 0.0", lo=10, hi=30)))
     assert "expect[0].metric" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_held_out_scores_are_the_same_whether_parameters_are_recorded_or_not():
+    """Recorded runs score the held-out split after the run in one batched call, unrecorded ones
+    every step: the same numbers either way (the same batched evaluation of the same points; the
+    chunking only changes which rows share a matrix product, so float64 rounding stays ~1e-16)."""
+    p = make_problem("heart_net", {"hidden": 8})
+    starts = torch.stack([p.initial_point(0), p.initial_point(1)])
+    groups = [Group("adam", "adam", [{"lr": 0.01}, {"lr": 0.05}], starts)]
+    a = run(p, groups, STEPS)
+    b = run(p, groups, STEPS, record_params=False)
+    assert b.thetas is None
+    torch.testing.assert_close(a.test_loss, b.test_loss, rtol=1e-12, atol=0)
+    torch.testing.assert_close(a.test_accuracy, b.test_accuracy, rtol=0, atol=0)
+    diverging = run(p, [Group("gd", "gd", [{"lr": 1e4}], starts[:1])], 30)
+    k = int(diverging.diverged_step[0])
+    assert 0 < k < 30 and torch.isnan(diverging.test_loss[k + 1:, 0]).all() and torch.isnan(diverging.test_accuracy[k + 1:, 0]).all()

@@ -179,3 +179,21 @@ def test_interpolation_sgd_states_its_problem_truly():
     assert f"{float(p.sigma.max()):.0f}" == "1" and float(p.sigma.min()) == pytest.approx(1 / 3) and "from 1 down to 1/3" in text
     torch.testing.assert_close(p.minima[0], torch.linalg.pinv(X) @ y, rtol=1e-10, atol=1e-12)  # the marked minimum
     assert p.loss(p.minima)[0] < 1e-25  # every label fitted: the minimum loss is 0
+
+
+def test_deep_linear_collapse_quotes_the_label_entropy_and_the_relu_fix():
+    from core.engine import Group, run
+    from core.problems import make_problem
+
+    s, text = _lesson("deep_linear_collapse")
+    r = _run(s)
+    p = r.problem
+    q = float(p.y.mean())
+    entropy = -(q * math.log(q) + (1 - q) * math.log(1 - q))
+    assert f"{q:.0%}" == "54%" and "54% of the training points are class 1" in text
+    assert f"{float(r.loss[0, 0]):.3f} to {float(r.loss[-1, 0]):.3f}" == "0.697 to 0.689" and "from 0.697 to 0.689" in text
+    assert abs(float(r.loss[-1, 0]) - entropy) < 5e-4  # the base rate's loss: nothing else was learned
+    params = dict(s.problem.params, activation="relu", init="he")  # what the last beat sets
+    relu = make_problem("mlp", params)
+    fixed = run(relu, [Group("adam", "adam", [{"lr": 0.02}], relu.initial_point(s.seed)[None])], s.steps)
+    assert f"{float(fixed.loss[-1, 0]):.2f}" == "0.08" and "the loss falls to 0.08" in text and "loss 0.08." in text

@@ -171,9 +171,17 @@ class NeuralProblem(Problem):
         return 0 if self.X_test is None else int(self.X_test.shape[0])
 
     def held_out(self, theta: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Loss and accuracy ``[B]`` on the test split (:class:`~core.problems.protocols.HeldOut`)."""
+        """Loss and accuracy ``[B]`` on the test split (:class:`~core.problems.protocols.HeldOut`),
+        in chunks of rows whose activations fit :data:`HELD_OUT_BYTES` (the engine scores a whole
+        run's recorded parameters in one call)."""
+        rows = max(1, HELD_OUT_BYTES // (theta.element_size() * max(1, self.plane_point_size("test"))))
+        losses, accs = [], []
         with torch.no_grad():
-            return self.evaluate(theta, "test")
+            for part in torch.split(theta, int(rows)):
+                loss, acc = self.evaluate(part, "test")
+                losses.append(loss)
+                accs.append(acc)
+        return torch.cat(losses), None if accs[0] is None else torch.cat(accs)
 
     def layer_slices(self) -> list[tuple[str, slice]]:
         """``(name, slice of theta)`` per layer (its weight and bias together): ``layer1``, ..."""
@@ -371,6 +379,8 @@ class NeuralProblem(Problem):
         return f"{self.kind}: MLP {arch} ({acts}; {self.loss_name}), {self.dim} parameters, {self.n_samples} training samples"
 
 
+#: the activations one chunk of :meth:`NeuralProblem.held_out` may hold (bytes)
+HELD_OUT_BYTES = 64 * 2**20
 #: the largest net the lab builds (its Hessian-vector products and grids are sized for far fewer)
 MAX_PARAMETERS = 10_000_000
 
