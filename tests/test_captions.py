@@ -176,11 +176,11 @@ def test_main_check_fails_a_lesson_whose_caption_names_no_field(tmp_path):
 
 
 def test_shipped_lessons_quote_their_run_through_fields():
-    """linear_momentum_stable_lr takes its divergence step from the run; the rendered caption says
-    what the run did."""
+    """stability_edge and linear_momentum_stable_lr take their divergence steps from the run; the
+    rendered captions say what the run did."""
     from core.scenario import load
 
-    for name, label in (("linear_momentum_stable_lr", "Low-pass momentum, lr = 20"),):
+    for name, label in (("stability_edge", "GD lr=0.21"), ("linear_momentum_stable_lr", "Low-pass momentum, lr = 20")):
         s = load(SCENARIOS / f"{name}.toml")
         run = execute(s, landscape=False, sharpness=False).run
         field = f"{{diverged_step[{label}]}}"

@@ -31,9 +31,20 @@ def _run(s):
     return execute(s, landscape=False, sharpness=False).run
 
 
+def _rendered(s, run):
+    """The description and every caption as the window shows it at its beat: ``{...}`` fields
+    filled from the lesson's own run (core.captions), following the first trajectory."""
+    from core.captions import render
+
+    text = s.description + "\n" + "\n".join(render(b.caption, run, b.step, 0) for b in s.beats if b.caption)
+    return " ".join(text.split())
+
+
 def test_stability_edge_quotes_its_divergence_step_and_lr_gap():
-    s, text = _lesson("stability_edge")
+    s, raw = _lesson("stability_edge")
     run = _run(s)
+    text = _rendered(s, run)  # the divergence step in the last caption is a field filled from the run
+    assert "1.1^{diverged_step[GD lr=0.21]} = 4.7e5" in raw
     i = run.hyper.index(next(h for h in run.hyper if h["lr"] == 0.21))
     loss = run.loss[:, i].numpy()
     first = int(np.argmax(loss > 1e12))
@@ -79,6 +90,8 @@ def test_linear_momentum_stable_lr_diverges_through_a_real_root():
     assert f"{math.sqrt(beta):.3f}" == "0.949" and "sqrt(beta) = 0.949" in text
     run = _run(s)
     diverged = {lab: int(d) for lab, d in zip(run.labels, run.diverged_step.tolist())}
+    assert "it left the box at step {diverged_step[Low-pass momentum, lr = 20]}" in text
+    assert f"it left the box at step {diverged['Low-pass momentum, lr = 20']}." in _rendered(s, run)
     assert diverged["Low-pass momentum, lr = 20"] >= 0 and diverged["Low-pass momentum, lr = 15"] == -1
     assert diverged["GD, lr = 1.05"] >= 0 and diverged["GD, lr = 0.95"] == -1
 
