@@ -61,6 +61,7 @@ def set_plot_font(plot_item: Any, points: int | None) -> None:
     for axis in axes:
         axis.setStyle(tickFont=font if points else None)
         axis.label.setFont(label_font)
+        axis._label_font = QFont(label_font)  # the size fit_axis_label may shrink from
         axis.picture = None  # re-rendered with the new font
         axis.update()
     size = f"{points}pt" if points else LEGEND_DEFAULT
@@ -132,3 +133,25 @@ def clip_title(plot_item: Any) -> None:
     label.updateMin = update_min
     label._clipped = True
     update_min()
+
+
+def fit_axis_label(axis: Any, length: float, smallest: int = 7) -> None:
+    """Shrinks an axis label's font (never below ``smallest`` pt) until its text fits ``length``
+    pixels along the axis: a long y label ("distance to the nearest minimum") on a short plot was
+    cut at both ends. The label's own font size is the upper bound (lecture mode's or the default)."""
+    from PyQt6.QtGui import QFontMetricsF
+
+    label = axis.label
+    text = label.toPlainText()
+    if not text or length <= 0:
+        return
+    font = QFont(getattr(axis, "_label_font", None) or label.font())
+    axis._label_font = QFont(font)  # the size asked for, before any fitting
+    size = font.pointSizeF() if font.pointSizeF() > 0 else 9.0
+    while size > smallest and QFontMetricsF(font).horizontalAdvance(text) > length - 8:
+        size -= 1.0
+        font.setPointSizeF(size)
+    if font.pointSizeF() != label.font().pointSizeF():
+        label.setFont(font)
+        axis.picture = None
+        axis.update()

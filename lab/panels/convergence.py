@@ -304,9 +304,12 @@ class ConvergencePanel(QWidget):
         share = (self.legend.height() + 16) / max(vb.height(), 1.0)
         outside = bool(self.legend.items) and (self.legend.width() > vb.width() - 16 or share > KEY_SHARE)
         self.key.setText(lg.key_html(self.legend) if outside else "")
-        self.key.setStyleSheet(f"font-size: {self._points}pt;" if self._points else "")
+        self.key.setStyleSheet(f"font-size: {max(self._points - 4, 9)}pt;" if self._points else "")
         self.key.setVisible(outside)
         self.legend.setVisible(not outside)
+        from lab.style import fit_axis_label
+
+        fit_axis_label(self.item.getAxis("left"), vb.height())
         if outside:
             return
         if px.size and count > lg.COVER * px.size and vb.height() > 0:
