@@ -128,7 +128,8 @@ def csv_estimate(scenario: Any, built: Any) -> tuple[int, int, int]:
 
     problem, groups, steps = built.problem, built.groups, built.steps
     labels = [lab for g in groups for lab in (g.traj_labels or [g.label] * g.size)]
-    floats = 2 + len(extra_step_columns(problem)) + (problem.dim if built.run_kwargs.get("record_params", True) and problem.dim <= MAX_COORD_COLUMNS else 0)
+    recorded = built.run_kwargs.get("record_params", True)
+    floats = 2 + len(extra_step_columns(problem, recorded)) + (problem.dim if recorded and problem.dim <= MAX_COORD_COLUMNS else 0)
     rows = len(labels) * (steps + 1)
     per_row = len(str(steps)) + 1 + CSV_FLOAT_BYTES * floats
     size = (steps + 1) * sum(len(lab.encode("utf-8")) + 3 for lab in labels) + rows * per_row

@@ -123,7 +123,7 @@ def default_labels(label: str, rows: list[dict[str, float]], starts: Tensor,
 
 #: per-step ``[steps + 1, B]`` tensors a Run may carry besides loss and grad_norm; each one present
 #: (not None) becomes a table column of that name, after grad_norm (:meth:`Run.step_columns`)
-OPTIONAL_STEP_COLUMNS = ("test_loss", "test_accuracy", "samples_seen")
+OPTIONAL_STEP_COLUMNS = ("accuracy", "test_loss", "test_accuracy", "samples_seen")
 
 
 @dataclass
@@ -146,6 +146,7 @@ class Run:
     stochastic: list[bool] = field(default_factory=list)  # minibatch or noisy gradients, per trajectory
     meta: dict[str, Any] = field(default_factory=dict)
     batch_sizes: list[int | None] = field(default_factory=list)  # minibatch size per trajectory (None: full batch)
+    accuracy: Tensor | None = None  # [steps + 1, B] training accuracy of classifiers (recorded runs): 1 - the 0/1 error
     test_loss: Tensor | None = None  # [steps + 1, B] loss on the held-out split, when the problem has one
     test_accuracy: Tensor | None = None  # [steps + 1, B], classifiers with a held-out split
     layer_grad_norm: Tensor | None = None  # [steps + 1, B, L] norm of the used gradient per layer (nets)
@@ -242,13 +243,17 @@ class Run:
                 "loss_star": self.problem.loss_star, "trajectories": out, **self.meta}
 
 
-def extra_step_columns(problem: Problem) -> list[str]:
-    """The per-step columns past ``loss, grad_norm`` that a run on ``problem`` records, in table
-    order (what :meth:`Run.step_columns` will hold; the CSV budget estimates from it)."""
+def extra_step_columns(problem: Problem, recorded: bool = True) -> list[str]:
+    """The per-step columns past ``loss, grad_norm`` that a run on ``problem`` records (with its
+    parameters ``recorded`` or not), in table order (what :meth:`Run.step_columns` will hold; the
+    CSV budget estimates from it)."""
     cols = []
+    classifier = getattr(problem, "task", "regression") != "regression"
+    if isinstance(problem, HeldOut) and recorded and classifier:
+        cols.append("accuracy")
     if isinstance(problem, HeldOut) and problem.n_test > 0:
         cols.append("test_loss")
-        if getattr(problem, "task", "regression") != "regression":
+        if classifier:
             cols.append("test_accuracy")
     if getattr(problem, "n_samples", None) is not None:
         cols.append("samples_seen")
@@ -387,7 +392,9 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         if progress_every and (t + 1) % progress_every == 0:
             yield t + 1
     if held and theta_rec is not None:
-        test_rec, acc_rec = _held_out(problem, theta_rec)
+        test_rec, acc_rec = _scores(problem, theta_rec, "test")
+    # the training accuracy (1 - the 0/1 error beside the surrogate loss), from the recorded points
+    train_acc = _scores(problem, theta_rec, "train")[1] if isinstance(problem, HeldOut) and theta_rec is not None else None
     rows = [(g, i) for g in groups for i in range(g.size)]
     return Run(
         problem=problem, labels=[lab for g in groups for lab in g.traj_labels], entry=[g.label for g, _ in rows],
@@ -398,19 +405,20 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         stochastic=[bool(g.batch_size) or g.noise > 0 for g, _ in rows],
         batch_sizes=[g.batch_size or None for g, _ in rows],
         test_loss=None if test_rec is None else test_rec.cpu(), test_accuracy=None if acc_rec is None else acc_rec.cpu(),
+        accuracy=None if train_acc is None else train_acc.cpu(),
         layer_grad_norm=None if layer_rec is None else layer_rec.cpu(), layer_names=[name for name, _ in layers],
     )
 
 
-def _held_out(problem: Problem, thetas: Tensor) -> tuple[Tensor, Tensor | None]:
-    """Held-out loss and accuracy ``[T+1, B]`` at every recorded point ``thetas [T+1, B, d]`` (NaN
-    where nothing was recorded: after a divergence), in one batched call of the problem."""
+def _scores(problem: Problem, thetas: Tensor, split: str) -> tuple[Tensor, Tensor | None]:
+    """Loss and accuracy ``[T+1, B]`` on ``split`` at every recorded point ``thetas [T+1, B, d]``
+    (NaN where nothing was recorded: after a divergence), in one batched call of the problem."""
     flat = thetas.reshape(-1, thetas.shape[-1])
     ok = torch.isfinite(flat).all(dim=1)
     loss = torch.full((flat.shape[0],), math.nan, dtype=flat.dtype, device=flat.device)
     acc = None
     if bool(ok.any()):
-        got, got_acc = problem.held_out(flat[ok])
+        got, got_acc = problem.scores(flat[ok], split)
         loss[ok] = got
         if got_acc is not None:
             acc = torch.full_like(loss, math.nan)

@@ -36,8 +36,9 @@ def test_the_held_out_loss_is_the_test_split_loss_at_each_recorded_point():
         loss, acc = p.evaluate(r.thetas[t], "test")
         torch.testing.assert_close(r.test_loss[t], loss, rtol=1e-12, atol=0)
         torch.testing.assert_close(r.test_accuracy[t], acc, rtol=0, atol=0)
-        train, _ = p.evaluate(r.thetas[t], "train")
+        train, train_acc = p.evaluate(r.thetas[t], "train")
         torch.testing.assert_close(r.loss[t], train, rtol=1e-12, atol=0)
+        torch.testing.assert_close(r.accuracy[t], train_acc, rtol=0, atol=0)  # 1 - the 0/1 error
     assert p.n_test == 61 and p.n_samples == 242  # the heart data's documented split
     # trained on the training split only: a problem that has no test split trains identically
     q = make_problem("heart_net", {"hidden": 8, "test_fraction": 0.0})
@@ -100,8 +101,8 @@ def test_summary_and_table_carry_the_best_step():
     assert entry["test_accuracy_at_best"] == r.test_accuracy[best, 0].item()
     json.dumps(entry)  # plain JSON values
     table = r.table()
-    assert list(table.columns) == ["optimizer", "step", "loss", "grad_norm", "test_loss", "test_accuracy", "samples_seen",
-                                   "grad_norm_layer1", "grad_norm_layer2"]
+    assert list(table.columns) == ["optimizer", "step", "loss", "grad_norm", "accuracy", "test_loss", "test_accuracy",
+                                   "samples_seen", "grad_norm_layer1", "grad_norm_layer2"]
     row = table[(table.optimizer == r.labels[0]) & (table.step == best)].iloc[0]
     assert row.test_loss == r.test_loss[best, 0].item() and row.samples_seen == best * 242
 

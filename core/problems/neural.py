@@ -17,7 +17,8 @@ Problem factories here (listed in the registry, :data:`core.problems.PROBLEMS`):
 - ``mlp``: any widths, activations and loss (``bce``, ``mse``, ``cross_entropy``) on any data set
   of :mod:`core.datasets`.
 
-Losses are means over the samples. A sigmoid output with binary cross-entropy is computed from the
+Losses are means over the samples (sums with ``reduction = "sum"``); ``hinge`` is the SVM's margin
+loss on the raw output. A sigmoid output with binary cross-entropy is computed from the
 logit (``binary_cross_entropy_with_logits``), which is the same function without the overflow.
 """
 
@@ -38,7 +39,8 @@ from core.problems.activations import ACTIVATIONS, INPLACE, LEAKY_SLOPE, derivat
 from core.problems.base import Problem
 from core.problems.init import InitSpec, init_point, parse_init
 
-LOSSES = ("bce", "mse", "cross_entropy")
+LOSSES = ("bce", "mse", "cross_entropy", "hinge")
+REDUCTIONS = ("mean", "sum")
 
 
 class MLP(nn.Module):
@@ -101,6 +103,9 @@ class NeuralProblem(Problem):
     net: MLP | None = field(default=None, repr=False)
     shapes: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     loss_name: str = "bce"
+    #: ``mean`` over the samples (or the minibatch), or their ``sum`` (the CMU slides' convention:
+    #: the gradient then grows with the batch size, and so does the effective learning rate)
+    reduction: str = "mean"
     task: str = "binary"
     X: Tensor | None = field(default=None, repr=False)
     y: Tensor | None = field(default=None, repr=False)
@@ -138,21 +143,26 @@ class NeuralProblem(Problem):
         return functional_call(self.net, self.unflatten(theta), (X,))
 
     def criterion(self, out: Tensor, y: Tensor) -> Tensor:
-        """Mean loss per row ``[B]`` of outputs ``out[B, n, o]`` against targets ``y[n]`` or ``[B, n]``."""
+        """Loss per row ``[B]`` (mean or sum over samples, :attr:`reduction`) of outputs
+        ``out[B, n, o]`` against targets ``y[n]`` or ``[B, n]``. ``hinge`` is the SVM's
+        ``max(0, 1 - s f(x))`` with ``s = 2 y - 1`` on the raw output."""
         y = y.expand(out.shape[:2])
         if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(out[..., 0], y.to(out.dtype), reduction="none").mean(dim=-1)
-        if self.loss_name == "mse":
-            return ((out[..., 0] - y.to(out.dtype)) ** 2).mean(dim=-1)
-        ce = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), reduction="none")
-        return ce.reshape(out.shape[:2]).mean(dim=-1)
+            per = F.binary_cross_entropy_with_logits(out[..., 0], y.to(out.dtype), reduction="none")
+        elif self.loss_name == "mse":
+            per = (out[..., 0] - y.to(out.dtype)) ** 2
+        elif self.loss_name == "hinge":
+            per = torch.relu(1 - (2 * y.to(out.dtype) - 1) * out[..., 0])
+        else:
+            per = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), reduction="none").reshape(out.shape[:2])
+        return per.sum(dim=-1) if self.reduction == "sum" else per.mean(dim=-1)
 
     def accuracy_of(self, out: Tensor, y: Tensor) -> Tensor | None:
         """Fraction classified right per row ``[B]``; ``None`` for regression."""
         if self.task == "regression":
             return None
         if out.shape[-1] == 1:  # y is [n] or [B, n]; compare before broadcasting it
-            pred = (out[..., 0] > 0) if self.loss_name == "bce" else (out[..., 0] > 0.5)
+            pred = (out[..., 0] > 0) if self.loss_name in ("bce", "hinge") else (out[..., 0] > 0.5)
             return (pred == (y > 0.5)).to(out.dtype).mean(dim=-1)
         return (out.argmax(dim=-1) == y.long()).to(out.dtype).mean(dim=-1)
 
@@ -171,14 +181,17 @@ class NeuralProblem(Problem):
         return 0 if self.X_test is None else int(self.X_test.shape[0])
 
     def held_out(self, theta: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Loss and accuracy ``[B]`` on the test split (:class:`~core.problems.protocols.HeldOut`),
-        in chunks of rows whose activations fit :data:`HELD_OUT_BYTES` (the engine scores a whole
-        run's recorded parameters in one call)."""
-        rows = max(1, HELD_OUT_BYTES // (theta.element_size() * max(1, self.plane_point_size("test"))))
+        """Loss and accuracy ``[B]`` on the test split (:class:`~core.problems.protocols.HeldOut`)."""
+        return self.scores(theta, "test")
+
+    def scores(self, theta: Tensor, split: str = "train") -> tuple[Tensor, Tensor | None]:
+        """:meth:`evaluate` without gradients for any number of rows, in chunks whose activations fit
+        :data:`HELD_OUT_BYTES` (the engine scores a whole run's recorded parameters in one call)."""
+        rows = max(1, HELD_OUT_BYTES // (theta.element_size() * max(1, self.plane_point_size(split))))
         losses, accs = [], []
         with torch.no_grad():
             for part in torch.split(theta, int(rows)):
-                loss, acc = self.evaluate(part, "test")
+                loss, acc = self.evaluate(part, split)
                 losses.append(loss)
                 accs.append(acc)
         return torch.cat(losses), None if accs[0] is None else torch.cat(accs)
@@ -206,10 +219,13 @@ class NeuralProblem(Problem):
 
     def predict(self, theta: Tensor, X: Tensor) -> Tensor:
         """What the net says at inputs ``X[n, p]`` for one ``theta[d]``: probabilities of class 1
-        (bce), class probabilities ``[n, k]`` (cross-entropy) or values (mse)."""
+        (bce), class probabilities ``[n, k]`` (cross-entropy), values (mse), or for hinge the margin
+        mapped to ``[0, 1]`` as ``(1 + clamp(f, -1, 1)) / 2`` (0.5 on the decision boundary; not a probability)."""
         out = self.forward(theta[None], X.to(theta))[0]
         if self.loss_name == "bce":
             return torch.sigmoid(out[:, 0])
+        if self.loss_name == "hinge":
+            return (1 + out[:, 0].clamp(-1, 1)) / 2
         if self.loss_name == "cross_entropy":
             return torch.softmax(out, dim=-1)
         return out[:, 0]
@@ -242,7 +258,7 @@ class NeuralProblem(Problem):
             ws["z"] = torch.stack(z)  # [3, h1 n]
             ws["tail"] = torch.stack([theta0[off:], d1[off:], d2[off:]])  # the later layers, [3, rest]
             # binary labels: BCE(x, y) = softplus(-(2y - 1) x), one pass (no log-sigmoid buffers)
-            binary = self.loss_name == "bce" and bool(((y == 0) | (y == 1)).all())
+            binary = self.loss_name == "bce" and self.reduction == "mean" and bool(((y == 0) | (y == 1)).all())
             ws["sign"] = (1 - 2 * y).to(ws["z"]) if binary else None
             # accuracy as a count: sum_n [x_n > 0] (2 y_n - 1) + #negatives, one compare and one product
             ws["count"] = ((2 * y - 1).to(ws["z"]), float((y == 0).sum())) if binary else None
@@ -312,16 +328,19 @@ class NeuralProblem(Problem):
                     hs.append(h)
                     d1s.append(d1)
                     qs.append(d2)
-            n = z.shape[1]
+            n = z.shape[1] if self.reduction == "mean" else 1  # the divisor of the reduction
             if self.loss_name == "bce":
                 s = torch.sigmoid(z)
                 delta, curv = (s - self.y.to(z)) / n, s * (1 - s) / n
             elif self.loss_name == "mse":
                 delta, curv = 2 * (z - self.y.to(z)) / n, None
+            elif self.loss_name == "hinge":  # piecewise linear in the output: no curvature of its own
+                sign = 2 * self.y.to(z) - 1
+                delta, curv = -sign * (sign * z < 1).to(z) / n, None
             else:
                 s = torch.softmax(z, dim=0)
                 delta = s.clone()
-                delta[self.y.long(), torch.arange(n, device=z.device)] -= 1
+                delta[self.y.long(), torch.arange(z.shape[1], device=z.device)] -= 1
                 delta, curv = delta / n, s
             deltas = [delta]
             for k in range(len(Ws) - 1, 0, -1):
@@ -351,6 +370,8 @@ class NeuralProblem(Problem):
             Rd = Ro * curv
         elif self.loss_name == "mse":
             Rd = Ro * (2.0 / c["n"])
+        elif self.loss_name == "hinge":
+            Rd = torch.zeros_like(Ro)
         else:  # softmax cross-entropy: (diag(p) - p p^T) Ro / n
             pR = curv * Ro
             Rd = (pR - curv * pR.sum(dim=0, keepdim=True)) / c["n"]
@@ -395,7 +416,7 @@ def _names(sizes: Sequence[int]) -> tuple[list[tuple[str, tuple[int, ...]]], lis
 
 
 def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[str], loss: str = "auto",
-              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE) -> NeuralProblem:
+              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean") -> NeuralProblem:
     """An MLP problem on ``data`` with hidden widths ``hidden``, the given activation(s) (names of
     :data:`core.problems.activations.ACTIVATIONS`; ``leaky_slope`` is leaky ReLU's slope below 0)
     and the ``init`` scheme of :func:`core.problems.init.parse_init` for its seeded starts."""
@@ -418,8 +439,10 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
         loss = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}[data.task]
     if loss not in LOSSES:
         raise LabError(f"unknown loss {loss!r}{suggest(loss, LOSSES)}; allowed: auto, {', '.join(LOSSES)}", "loss")
-    if loss == "bce" and data.task != "binary":
-        raise LabError(f"loss 'bce' needs a binary data set; {data.name!r} is {data.task}", "loss")
+    if loss in ("bce", "hinge") and data.task != "binary":
+        raise LabError(f"loss {loss!r} needs a binary data set; {data.name!r} is {data.task}", "loss")
+    if reduction not in REDUCTIONS:
+        raise LabError(f"unknown reduction {reduction!r}{suggest(str(reduction), REDUCTIONS)}; allowed: {', '.join(REDUCTIONS)}", "reduction")
     if loss == "cross_entropy" and data.task == "regression":
         raise LabError(f"loss 'cross_entropy' needs class labels; {data.name!r} is a regression set", "loss")
     out = data.n_classes if loss == "cross_entropy" else 1
@@ -433,7 +456,7 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
     y_dtype = torch.long if loss == "cross_entropy" else torch.float64
     return NeuralProblem(
         kind="mlp", dim=sum(math.prod(s) for _, s in shapes), coord_names=coords, box=[(-1.0, 1.0)] * 2,
-        n_samples=data.n_train, net=MLP(sizes, acts, leaky_slope), shapes=shapes, init=spec, loss_name=loss, task=data.task,
+        n_samples=data.n_train, net=MLP(sizes, acts, leaky_slope), shapes=shapes, init=spec, loss_name=loss, reduction=reduction, task=data.task,
         X=data.X_train, y=data.y_train.to(y_dtype), X_test=data.X_test, y_test=data.y_test.to(y_dtype), dataset=data,
     )
 
@@ -446,28 +469,29 @@ def _data(dataset: str, n: int, noise: float, data_seed: int, test_fraction: flo
 
 def mlp(dataset: str = "moons", hidden: int | Sequence[int] = (16,), activation: str | Sequence[str] = "relu",
         loss: str = "auto", n: int = 200, noise: float = 0.1, data_seed: int = 0, test_fraction: float = 0.2,
-        init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE) -> Problem:
+        init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean") -> Problem:
     """A configurable MLP: ``hidden`` widths, ``activation`` (one name or one per hidden layer), ``loss``
     (``auto`` picks bce / cross_entropy / mse from the data set's task) on a data set of
     :mod:`core.datasets` (``n`` samples with ``noise`` for the synthetic ones). ``init`` is a scheme
     name or a table ``{ scheme, sigma, bias, scale }`` (:mod:`core.problems.init`); ``leaky_slope``
-    is leaky ReLU's slope for ``z < 0`` (the lecture slide's 0.1; PyTorch's default is 0.01)."""
-    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss, init, leaky_slope)
+    is leaky ReLU's slope for ``z < 0`` (the lecture slide's 0.1; PyTorch's default is 0.01).
+    ``loss`` may also be ``hinge`` (binary sets); ``reduction`` is ``mean`` (default) or ``sum``."""
+    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss, init, leaky_slope, reduction)
 
 
 def net13(dataset: str = "moons", n: int = 200, noise: float = 0.1, data_seed: int = 0,
-          test_fraction: float = 0.2, init: dict | str | None = None) -> Problem:
+          test_fraction: float = 0.2, init: dict | str | None = None, reduction: str = "mean") -> Problem:
     """The lecture's small net: 2 inputs, 3 ReLU units, one sigmoid output, binary cross-entropy:
     ``3 x 2 + 3 + 3 + 1 = 13`` parameters, on a seeded 2-D set."""
     data = _data(dataset, n, noise, data_seed, test_fraction)
     if data.n_features != 2 or data.task != "binary":
         raise LabError(f"net13 needs a binary 2-D data set (moons, circles, spirals, xor); got {dataset!r}", "dataset")
-    return build_mlp(data, [3], "relu", "bce", init)
+    return build_mlp(data, [3], "relu", "bce", init, reduction=reduction)
 
 
 def heart_net(hidden: int = 16, activation: str = "relu", data_seed: int = 0, test_fraction: float = 0.2,
-              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE) -> Problem:
+              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean") -> Problem:
     """The lecture's heart-disease net: 30 inputs (one-hot categoricals, standardized numerics; see
     :func:`core.datasets.heart_disease`), ``hidden`` ReLU units, a sigmoid output and binary
     cross-entropy (513 parameters with 16 hidden units)."""
-    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce", init, leaky_slope)
+    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce", init, leaky_slope, reduction)

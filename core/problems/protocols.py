@@ -108,12 +108,16 @@ class ModelView(Protocol):
 @runtime_checkable
 class HeldOut(Protocol):
     """A held-out split: ``n_test`` rows (0: none) and ``held_out(theta[B, d]) -> (loss [B],
-    accuracy [B] or None for regression)`` on them, the same loss as training, without gradients."""
+    accuracy [B] or None for regression)`` on them, the same loss as training, without gradients;
+    ``scores(theta, split)`` the same on either split (the training accuracy, the 0/1 error's
+    complement, comes from it)."""
 
     @property
     def n_test(self) -> int: ...
 
     def held_out(self, theta: Tensor) -> tuple[Tensor, Tensor | None]: ...
+
+    def scores(self, theta: Tensor, split: str = "train") -> tuple[Tensor, Tensor | None]: ...
 
 
 __all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "HeldOut", "ModelView", "PlaneEvaluator"]
