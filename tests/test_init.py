@@ -95,7 +95,7 @@ def test_seeded_and_per_layer_fans():
     ({"scheme": "hee"}, "problem.init.scheme", "did you mean 'he'"),
     ({"scheme": "he", "sigma": 0.1}, "problem.init.sigma", "belongs to the 'normal' scheme"),
     ({"scheme": "normal", "sigma": -1.0}, "problem.init.sigma", "positive"),
-    ({"bias": "one"}, "problem.init.bias", "\"zero\" or a number"),
+    ({"bias": "one"}, "problem.init.bias", "\"zero\", \"draw\" or a number"),
     ({"scale": float("inf")}, "problem.init.scale", "finite"),
     ({"schema": "he"}, "problem.init.schema", "did you mean 'scheme'"),
 ])

@@ -210,3 +210,31 @@ def test_deep_linear_collapse_quotes_the_label_entropy_and_the_relu_fix():
     relu = make_problem("mlp", params)
     fixed = run(relu, [Group("adam", "adam", [{"lr": 0.02}], relu.initial_point(s.seed)[None])], s.steps)
     assert f"{float(fixed.loss[-1, 0]):.2f}" == "0.08" and "the loss falls to 0.08" in text and "loss 0.08." in text
+
+
+def test_relu_elbows_cauchy_quotes_the_law_and_its_own_sample():
+    from core.analysis import relu_elbows
+
+    s, text = _lesson("relu_elbows_cauchy")
+    r = _run(s)
+    p = r.problem
+    assert f"{2 / math.pi * math.atan(10):.2%}" == "93.65%" and "= 93.65%" in text
+    assert f"{2 / math.pi * math.atan(3):.1%}" == "79.5%" and "P(|x| <= 3) = 79.5%" in text
+    e = relu_elbows(p, r.thetas[0, :1])[0]
+    assert e.shape == (300,)
+    assert f"{np.mean(np.abs(e) <= 10):.1%}" == "92.3%" and f"{np.mean(np.abs(e) <= 3):.1%}" == "76.7%"
+    assert "92.3% of the elbows lie in [-10, 10] and 76.7% in [-3, 3]" in text
+    # within 2 standard errors of the law: a sample of 300 from it
+    for share, law in ((np.mean(np.abs(e) <= 10), 2 / math.pi * math.atan(10)), (np.mean(np.abs(e) <= 3), 2 / math.pi * math.atan(3))):
+        assert abs(share - law) < 2 * math.sqrt(law * (1 - law) / 300)
+    X = p.X[:, 0]
+    assert float(X.min()) > -2 and float(X.max()) < 2 and "inputs lie in [-2, 2]" in text
+
+    def dead(t):
+        par = p.unflatten(t)
+        w, b = par["layers.0.weight"][:, 0], par["layers.0.bias"]
+        return int(((w[:, None] * X[None, :] + b[:, None]) <= 0).all(dim=1).sum())
+
+    assert (dead(r.thetas[0, 0]), dead(r.thetas[-1, 0])) == (40, 55) and "40 units start dead, 55 are dead after training" in text
+    assert f"{float(r.loss[0, 0]):.0f}" == "81" and "(loss 81)" in text
+    assert f"{float(r.loss[-1, 0]):.3f}" == "0.014" and "down to 0.014 in 300 steps" in text

@@ -11,8 +11,10 @@ multiplies every weight):
 - ``xavier_normal``: ``N(0, 2/(fan_in+fan_out))``;
 - ``he`` (also ``kaiming``): ``N(0, 2/fan_in)``.
 
-``bias``: ``"zero"`` or a number (every bias that constant); its default is the scheme's own: the
-``default`` scheme draws biases as PyTorch does, every other scheme sets them to 0. Draws are
+``bias``: ``"zero"``, a number (every bias that constant), or ``"draw"`` (each bias drawn from the
+scheme's weight distribution, e.g. ``N(0, sigma^2)`` for ``normal``: what the CS182 lecture's
+elbow argument assumes); its default is the scheme's own: the ``default`` scheme draws biases as
+PyTorch does, every other scheme sets them to 0. Draws are
 float64 from ``torch.Generator().manual_seed(seed)``, layer by layer, weight then bias, so a seed
 names one point. Without an ``init`` key a net starts exactly where it did before this module
 (the ``default`` scheme, bit for bit).
@@ -40,7 +42,7 @@ class InitSpec:
 
     scheme: str = "default"
     sigma: float = 0.1
-    bias: float | None = None
+    bias: float | str | None = None  # None: the scheme's rule; "draw": like the weights
     scale: float = 1.0
 
 
@@ -71,10 +73,10 @@ def parse_init(value: Any, path: str = "init") -> InitSpec:
     if "sigma" in value and scheme != "normal":
         raise LabError(f"sigma belongs to the 'normal' scheme, not {scheme!r}", f"{path}.sigma")
     bias = value.get("bias")
-    if bias is not None:
+    if bias is not None and bias != "draw":
         bias = 0.0 if bias == "zero" else _number(bias, f"{path}.bias") if not isinstance(bias, str) else None
         if bias is None:
-            raise LabError(f"expected \"zero\" or a number, got {value['bias']!r}", f"{path}.bias")
+            raise LabError(f"expected \"zero\", \"draw\" or a number, got {value['bias']!r}", f"{path}.bias")
     return InitSpec(scheme="he" if scheme == "kaiming" else scheme,
                     sigma=_number(value.get("sigma", 0.1), f"{path}.sigma", positive=True), bias=bias,
                     scale=_number(value.get("scale", 1.0), f"{path}.scale"))
@@ -111,10 +113,16 @@ def init_point(layers: Sequence[tuple[int, int]], spec: InitSpec | None, seed: i
                 W = (2 * torch.rand((fan_out, fan_in), generator=g, dtype=torch.float64) - 1).mul(a)
             else:
                 W = torch.randn((fan_out, fan_in), generator=g, dtype=torch.float64).mul(std)
-            b = torch.zeros(fan_out, dtype=torch.float64)
+            if spec.bias == "draw":  # from the weights' distribution, after the layer's weights
+                if spec.scheme == "xavier_uniform":
+                    b = (2 * torch.rand((fan_out,), generator=g, dtype=torch.float64) - 1).mul(math.sqrt(3.0) * std)
+                else:
+                    b = torch.randn((fan_out,), generator=g, dtype=torch.float64).mul(std)
+            else:
+                b = torch.zeros(fan_out, dtype=torch.float64)
         if spec.scale != 1.0:
             W = W * spec.scale
-        if spec.bias is not None:
+        if spec.bias is not None and spec.bias != "draw":
             b = torch.full((fan_out,), spec.bias, dtype=torch.float64)
         parts += [W.reshape(-1), b]
     return torch.cat(parts)
