@@ -238,3 +238,23 @@ def test_relu_elbows_cauchy_quotes_the_law_and_its_own_sample():
     assert (dead(r.thetas[0, 0]), dead(r.thetas[-1, 0])) == (40, 55) and "40 units start dead, 55 are dead after training" in text
     assert f"{float(r.loss[0, 0]):.0f}" == "81" and "(loss 81)" in text
     assert f"{float(r.loss[-1, 0]):.3f}" == "0.014" and "down to 0.014 in 300 steps" in text
+
+
+def test_bce_vs_mse_quotes_the_accuracies_of_both_losses():
+    from core.engine import Group, run
+    from core.problems import make_problem
+
+    s, text = _lesson("bce_vs_mse")
+    r = _run(s)
+
+    def shares(acc):
+        return ", ".join(f"{v:.0%}" for v in acc[:-1].tolist()) + f" and {acc[-1]:.0%}"
+
+    assert shares(r.accuracy[0]) == "24%, 17% and 44%" and "24%, 17% and 44% right" in text
+    assert shares(r.accuracy[-1]) == "72%, 56% and 84%" and "72%, 56% and 84% right" in text
+    p = make_problem("mlp", dict(s.problem.params, loss="bce"))  # what the last beat sets
+    starts = torch.stack([p.initial_point(seed) for seed in s.start.init])
+    bce = run(p, [Group("gd", "gd", [{"lr": 0.5}], starts)], s.steps)
+    assert torch.equal(bce.accuracy[0], r.accuracy[0])  # the same starts
+    assert shares(bce.accuracy[-1]) == "100%, 91% and 98%" and "100%, 91% and 98%" in text
+    assert f"{math.log(2):.3f}" == "0.693" and "ln 2 = 0.693 nats" in text

@@ -91,3 +91,26 @@ def test_bad_losses_and_reductions_are_one_line_errors(params, match):
     with pytest.raises(LabError, match=match) as err:
         make_problem("mlp", params)
     assert "\n" not in str(err.value)
+
+
+def test_sigmoid_mse_and_its_hvp_and_the_vanishing_gradient_of_a_confident_mistake():
+    p = _net("sigmoid_mse")
+    theta = _point(p)
+
+    def hand(t):
+        W1, b1, W2, b2 = t[:10].view(5, 2), t[10:15], t[15:20].view(1, 5), t[20:]
+        f = (torch.tanh(p.X @ W1.T + b1) @ W2.T + b2)[:, 0]
+        return ((1 / (1 + torch.exp(-f)) - p.y) ** 2).mean()
+
+    torch.testing.assert_close(p.loss(theta[None])[0], hand(theta), rtol=1e-12, atol=0)
+    H = torch.autograd.functional.hessian(hand, theta)
+    v = torch.randn(p.dim, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    torch.testing.assert_close(p.hvp(theta, v), H @ v, rtol=1e-10, atol=1e-12)
+    # one confidently wrong answer (logit -8, label 1): d loss / d logit is p - y for BCE, tiny for MSE
+    z = torch.tensor(-8.0, dtype=torch.float64, requires_grad=True)
+    (g_bce,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(z, torch.tensor(1.0, dtype=torch.float64)), z)
+    (g_mse,) = torch.autograd.grad((torch.sigmoid(z) - 1) ** 2, z)
+    p8 = torch.sigmoid(torch.tensor(-8.0, dtype=torch.float64))
+    torch.testing.assert_close(g_bce, p8 - 1)
+    torch.testing.assert_close(g_mse, 2 * (p8 - 1) * p8 * (1 - p8))
+    assert abs(g_mse) < 1e-3 * abs(g_bce)

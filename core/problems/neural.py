@@ -39,7 +39,7 @@ from core.problems.activations import ACTIVATIONS, INPLACE, LEAKY_SLOPE, derivat
 from core.problems.base import Problem
 from core.problems.init import InitSpec, init_point, parse_init
 
-LOSSES = ("bce", "mse", "cross_entropy", "hinge")
+LOSSES = ("bce", "mse", "cross_entropy", "hinge", "sigmoid_mse")
 REDUCTIONS = ("mean", "sum")
 
 
@@ -145,7 +145,9 @@ class NeuralProblem(Problem):
     def criterion(self, out: Tensor, y: Tensor) -> Tensor:
         """Loss per row ``[B]`` (mean or sum over samples, :attr:`reduction`) of outputs
         ``out[B, n, o]`` against targets ``y[n]`` or ``[B, n]``. ``hinge`` is the SVM's
-        ``max(0, 1 - s f(x))`` with ``s = 2 y - 1`` on the raw output."""
+        ``max(0, 1 - s f(x))`` with ``s = 2 y - 1`` on the raw output; ``sigmoid_mse`` the squared error
+        of the sigmoid's probability, ``(sigmoid(f) - y)^2`` (whose gradient vanishes when a sigmoid
+        is confidently wrong, where the cross-entropy's stays ``p - y``)."""
         y = y.expand(out.shape[:2])
         if self.loss_name == "bce":
             per = F.binary_cross_entropy_with_logits(out[..., 0], y.to(out.dtype), reduction="none")
@@ -153,6 +155,8 @@ class NeuralProblem(Problem):
             per = (out[..., 0] - y.to(out.dtype)) ** 2
         elif self.loss_name == "hinge":
             per = torch.relu(1 - (2 * y.to(out.dtype) - 1) * out[..., 0])
+        elif self.loss_name == "sigmoid_mse":
+            per = (torch.sigmoid(out[..., 0]) - y.to(out.dtype)) ** 2
         else:
             per = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), reduction="none").reshape(out.shape[:2])
         return per.sum(dim=-1) if self.reduction == "sum" else per.mean(dim=-1)
@@ -162,7 +166,7 @@ class NeuralProblem(Problem):
         if self.task == "regression":
             return None
         if out.shape[-1] == 1:  # y is [n] or [B, n]; compare before broadcasting it
-            pred = (out[..., 0] > 0) if self.loss_name in ("bce", "hinge") else (out[..., 0] > 0.5)
+            pred = (out[..., 0] > 0) if self.loss_name in ("bce", "hinge", "sigmoid_mse") else (out[..., 0] > 0.5)
             return (pred == (y > 0.5)).to(out.dtype).mean(dim=-1)
         return (out.argmax(dim=-1) == y.long()).to(out.dtype).mean(dim=-1)
 
@@ -222,7 +226,7 @@ class NeuralProblem(Problem):
         (bce), class probabilities ``[n, k]`` (cross-entropy), values (mse), or for hinge the margin
         mapped to ``[0, 1]`` as ``(1 + clamp(f, -1, 1)) / 2`` (0.5 on the decision boundary; not a probability)."""
         out = self.forward(theta[None], X.to(theta))[0]
-        if self.loss_name == "bce":
+        if self.loss_name in ("bce", "sigmoid_mse"):
             return torch.sigmoid(out[:, 0])
         if self.loss_name == "hinge":
             return (1 + out[:, 0].clamp(-1, 1)) / 2
@@ -334,6 +338,11 @@ class NeuralProblem(Problem):
                 delta, curv = (s - self.y.to(z)) / n, s * (1 - s) / n
             elif self.loss_name == "mse":
                 delta, curv = 2 * (z - self.y.to(z)) / n, None
+            elif self.loss_name == "sigmoid_mse":  # (s - y)^2: d/dz = 2 (s - y) s', d2/dz2 = 2 (s'^2 + (s - y) s'')
+                s = torch.sigmoid(z)
+                s1 = s * (1 - s)
+                r = s - self.y.to(z)
+                delta, curv = 2 * r * s1 / n, 2 * (s1 * s1 + r * s1 * (1 - 2 * s)) / n
             elif self.loss_name == "hinge":  # piecewise linear in the output: no curvature of its own
                 sign = 2 * self.y.to(z) - 1
                 delta, curv = -sign * (sign * z < 1).to(z) / n, None
@@ -366,7 +375,7 @@ class NeuralProblem(Problem):
                 Rh = c["d1"][k] * Rz
                 Rhs.append(Rh)
         Ro, curv = Rzs[-1], c["curv"]
-        if self.loss_name == "bce":
+        if self.loss_name in ("bce", "sigmoid_mse"):
             Rd = Ro * curv
         elif self.loss_name == "mse":
             Rd = Ro * (2.0 / c["n"])
@@ -439,7 +448,7 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
         loss = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}[data.task]
     if loss not in LOSSES:
         raise LabError(f"unknown loss {loss!r}{suggest(loss, LOSSES)}; allowed: auto, {', '.join(LOSSES)}", "loss")
-    if loss in ("bce", "hinge") and data.task != "binary":
+    if loss in ("bce", "hinge", "sigmoid_mse") and data.task != "binary":
         raise LabError(f"loss {loss!r} needs a binary data set; {data.name!r} is {data.task}", "loss")
     if reduction not in REDUCTIONS:
         raise LabError(f"unknown reduction {reduction!r}{suggest(str(reduction), REDUCTIONS)}; allowed: {', '.join(REDUCTIONS)}", "reduction")
