@@ -258,3 +258,24 @@ def test_bce_vs_mse_quotes_the_accuracies_of_both_losses():
     assert torch.equal(bce.accuracy[0], r.accuracy[0])  # the same starts
     assert shares(bce.accuracy[-1]) == "100%, 91% and 98%" and "100%, 91% and 98%" in text
     assert f"{math.log(2):.3f}" == "0.693" and "ln 2 = 0.693 nats" in text
+
+
+def test_ridge_three_ways_reaches_one_point_three_ways_and_adamw_another():
+    s, text = _lesson("ridge_three_ways")
+    p = build(s).problem
+    lam = 0.25
+    primal, augmented = p.ridge_primal(lam), p.augmented_ols(lam)
+    torch.testing.assert_close(augmented, primal, rtol=1e-12, atol=1e-14)
+
+    def point(w, digits=3):
+        return "(" + ", ".join(f"{float(v):.{digits}f}" for v in w) + ")"
+
+    assert point(primal) == "(1.573, -0.142)" and text.count("(1.573, -0.142)") >= 3
+    assert point(p.minima[0]) == "(2.033, -0.900)" and "(2.033, -0.900)" in text
+    r = _run(s)
+    for label in ("GD + weight decay", "Adam + L2"):  # both at the ridge solution, to rounding
+        torch.testing.assert_close(r.final_theta[r.index(label)], primal, rtol=0, atol=1e-12)
+    w = r.final_theta[r.index("AdamW")]
+    assert point(w) == "(1.615, -0.532)" and "(1.615, -0.532), 0.39 away" in text
+    assert f"{float((w - primal).norm()):.2f}" == "0.39"
+    assert s.optimizers[0].hyper["weight_decay"] == 2 * lam == 0.5
