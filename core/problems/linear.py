@@ -89,6 +89,17 @@ class LinearProblem(Problem):
         m = r.shape[1]
         return (r * r).mean(dim=1) + self.ridge * (theta * theta).sum(dim=1), (2.0 / m) * g + (2.0 * self.ridge) * theta
 
+    def loss_and_batch_grad(self, theta: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """The full-batch loss ``[B]`` and the minibatch gradient ``[B, d]`` from one forward pass:
+        the minibatch residuals are gathered from the full ones (what the engine records for a
+        minibatch row, without a second forward pass)."""
+        theta = theta.detach()
+        r = self._residual(theta, None)  # [B, n]
+        rb = r.gather(1, batch)  # [B, m]
+        g = (rb[:, :, None] * self.X[batch]).sum(1)
+        ridge = self.ridge * (theta * theta).sum(dim=1)
+        return (r * r).mean(dim=1) + ridge, (2.0 / batch.shape[1]) * g + (2.0 * self.ridge) * theta
+
     def hessian(self, theta: Tensor | None = None) -> Tensor:
         """``(2/n) X^T X + 2 ridge I``; the same at every point."""
         n, d = self.X.shape
