@@ -153,20 +153,26 @@ def headroom_top(lo: float, hi: float, share: float) -> float:
 def key_html(legend: Any) -> str:
     """The entries of a pyqtgraph ``legend`` as one wrapped line of rich text (a swatch in each
     entry's pen colour, dashed or dotted as drawn, then its name): the legend shown under a plot too
-    narrow for it (:class:`lab.panels.convergence.ConvergencePanel`)."""
+    narrow for it (:class:`lab.panels.convergence.ConvergencePanel`). The predictions' entries
+    ("theory 0.9/step", one per curve) are one entry listing each rate in its curve's colour."""
     import html
 
     from PyQt6.QtCore import Qt
 
     glyphs = {Qt.PenStyle.DashLine: "╍╍", Qt.PenStyle.CustomDashLine: "╍╍", Qt.PenStyle.DotLine: "┈┈"}
-    parts = []
+    parts, rates = [], []
     for sample, label in legend.items:
         pen = getattr(getattr(sample, "item", None), "opts", {}).get("pen")
         color, glyph = "#444", "━━"
         if pen is not None and hasattr(pen, "color"):
             color, glyph = pen.color().name(), glyphs.get(pen.style(), "━━")
-        parts.append(f"<span style='white-space:nowrap'><span style='color:{color}'><b>{glyph}</b></span>&nbsp;"
-                     f"{html.escape(label.text)}</span>")
+        if glyph == "╍╍" and label.text.startswith("theory "):  # the predictions: one entry, each rate in its colour
+            rates.append(f"<span style='color:{color}'>{html.escape(label.text[len('theory '):])}</span>")
+            continue
+        name = html.escape(label.text).replace(" ", "&nbsp;")  # an entry never breaks inside (Qt ignores nowrap on spans)
+        parts.append(f"<span style='color:{color}'><b>{glyph}</b></span>&nbsp;{name}")
+    if rates:
+        parts.append("<span><b>╍╍</b>&nbsp;theory " + ", ".join(rates) + "</span>")
     return " &nbsp; ".join(parts)
 
 
