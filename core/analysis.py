@@ -63,6 +63,8 @@ class RunView:
     #: [T+1, B] the loss on the held-out split (nets with a test split), drawn beside the training
     #: loss when the convergence panel shows the loss; None otherwise
     held_out: np.ndarray | None = None
+    phase: "Phase | None" = None  # what the phase panel draws (:func:`phase`), None when it has nothing
+    phase_note: str = ""  # why there is no phase diagram
 
     @property
     def size(self) -> int:
@@ -197,6 +199,7 @@ def run_view(result: Any, scenario: Any, progress: Progress = None, cancel: Canc
     run = result.run
     tick = _Ticker(progress, cancel, spectra_chunks(run) + model_chunks(run))
     view.spectra = spectra(run, view.last, tick=tick)
+    view.phase, view.phase_note = phase(run)
     try:
         view.model = model_view(run, view.last, tick=tick)
         if view.model is None:
@@ -206,6 +209,69 @@ def run_view(result: Any, scenario: Any, progress: Progress = None, cancel: Canc
     except Exception as exc:  # noqa: BLE001 - a failing prediction must not take the run down: the panel says why
         view.model_note = f"model view failed: {exc}"
     return view
+
+
+# -- the (lr, beta) phase diagram --------------------------------------------------------------------
+#: the phase diagram's grid: learning rates (log-spaced) by momentum coefficients
+PHASE_LRS, PHASE_BETAS = 160, 120
+#: the kinds it draws, first found in the run decides
+PHASE_KINDS = ("momentum", "nesterov", "momentum_lowpass")
+
+
+@dataclass
+class Phase:
+    """The convergence rate of one momentum method over a grid of ``(lr, beta)`` on a quadratic or
+    least-squares problem (``core.theory.phase_diagram``: the spectral radius of the iteration
+    matrix over the Hessian's eigenvalues ``h``): ``rate [n_beta, n_lr]`` (NaN-free, 1 or more is
+    divergent), ``lrs [n_lr]`` log-spaced around the stable range, ``betas [n_beta]`` in [0, 0.995],
+    the optimum ``(lr, beta, rate)`` (Polyak / Lessard-Recht-Packard), and ``points [m, 2]`` the
+    ``(lr, beta)`` of the run's trajectories of that kind with their indices ``owners [m]``."""
+
+    kind: str
+    beta_name: str
+    lrs: np.ndarray
+    betas: np.ndarray
+    rate: np.ndarray
+    optimum: tuple[float, float, float] | None
+    points: np.ndarray
+    owners: np.ndarray
+
+
+def phase(run: Any) -> tuple["Phase | None", str]:
+    """The phase diagram of the run's first momentum method on a constant-Hessian problem, or
+    ``(None, why not)``."""
+    import torch
+
+    from core import theory
+    from core.problems.protocols import ConstantHessian
+    from core.stability import defaults
+
+    problem = run.problem
+    kind = next((k for k in run.kinds if k in PHASE_KINDS), None)
+    if kind is None:
+        return None, "the phase diagram needs a heavy-ball or Nesterov trajectory"
+    if not isinstance(problem, ConstantHessian):
+        return None, "the phase diagram needs a quadratic or least-squares problem (a constant Hessian)"
+    h = problem.eigenbasis()[0].detach().cpu().double()
+    h = h[h > 1e-12 * h.abs().max()]
+    mu, L = float(h.min()), float(h.max())
+    name = "beta" if kind == "momentum_lowpass" else "momentum"
+    rows = [i for i, k in enumerate(run.kinds) if k == kind]
+    points = np.array([[float(defaults(kind, run.hyper[i])["lr"]), float(defaults(kind, run.hyper[i])[name])] for i in rows])
+    # learning rates from far below the stable range to past its widest end (beta -> 1: 2 (1 + beta) / L)
+    best = None
+    if mu > 0:
+        hyper, r = theory.optimal(kind, mu, L)
+        best = (float(hyper["lr"]), float(hyper[name]), float(r))
+    # from well below the optimum (or the run's points) to past the stable range's widest end
+    top = 4.0 / L / (1.0 - 0.995) if kind == "momentum_lowpass" else 4.0 / L
+    lo = min((best[0] if best else 1.0 / L) / 50, float(points[:, 0].min()) / 2)
+    hi = max(top, float(points[:, 0].max()) * 2)
+    lrs = np.geomspace(lo, hi, PHASE_LRS)
+    betas = np.linspace(0.0, 0.995, PHASE_BETAS)
+    rate = theory.phase_diagram(kind, torch.from_numpy(lrs), torch.from_numpy(betas), torch.tensor([mu, L], dtype=torch.float64))
+    return Phase(kind=kind, beta_name=name, lrs=lrs, betas=betas, rate=np.nan_to_num(rate.numpy(), nan=np.inf),
+                 optimum=best, points=points, owners=np.array(rows, dtype=int)), ""
 
 
 # -- the analyses the panels draw ------------------------------------------------------------------

@@ -98,7 +98,7 @@ def test_the_panel_names_are_one_qt_free_list_registered_with_the_schema():
         "sys.meta_path.insert(0, Block())\n"
         "from lab.panels.names import PANEL_NAMES, RIGHT\n"
         "from core.scenario.registry import panel_names\n"
-        "assert panel_names() == PANEL_NAMES == ('landscape', 'convergence', 'eigen', 'model'), panel_names()\n"
+        "assert panel_names() == PANEL_NAMES == ('landscape', 'convergence', 'eigen', 'model', 'phase'), panel_names()\n"
         "assert set(RIGHT) < set(PANEL_NAMES) and 'landscape' not in RIGHT\n"
         "print('ok')\n"
     )
@@ -133,3 +133,35 @@ def test_the_model_panel_draws_phi_and_its_derivative_from_the_activation_table(
     (x0, y0), (x1, y1) = (c.getData() for c in panel.act_curves)
     np.testing.assert_array_equal(y0, phi) and np.testing.assert_array_equal(y1, d1)
     assert z[0] == -4.0 and z[-1] == 4.0 and d1.max() == 1.0  # tanh'(0) = 1, the curve passes z = 0
+
+
+def test_the_phase_panel_draws_the_rate_heatmap_and_its_points_follow_a_typed_lr(window, qtbot):
+    """zigzag_momentum: heavy ball's rate over (lr, momentum) from core.theory, the optimum
+    (Polyak: lr 1/9, momentum 4/9 on eigenvalues 1 and 25) and the run's point, which moves when
+    a new lr is typed into the real window's field (Enter re-runs)."""
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtTest import QTest
+
+    import torch
+    from core import theory
+
+    opened(window, ROOT / "scenarios" / "zigzag_momentum.toml")
+    panel, ph = window.panels.panel("phase"), window.session.view.phase
+    assert panel.isVisible() and ph.kind == "momentum" and ph.beta_name == "momentum"
+    want = theory.phase_diagram("momentum", torch.from_numpy(ph.lrs), torch.from_numpy(ph.betas), torch.tensor([1.0, 25.0], dtype=torch.float64))
+    np.testing.assert_allclose(ph.rate, want.numpy(), rtol=1e-12, atol=0)
+    assert ph.optimum == pytest.approx((1 / 9, 4 / 9, 2 / 3), rel=1e-12)
+    x, y = panel.points.getData()
+    np.testing.assert_allclose(x, np.log10([0.111]), rtol=1e-12) and np.testing.assert_allclose(y, [0.45])
+    assert "rate 0.667" in panel.note.text()
+    i = window.session.view.kinds.index("momentum")
+    entry = window.controls.sliders[f"optimizers[{i}].lr"].entry
+    window.activateWindow()
+    QTest.qWaitForWindowExposed(window)
+    qtbot.mouseClick(entry, Qt.MouseButton.LeftButton)
+    qtbot.keyClick(entry, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(entry, "0.05")
+    qtbot.keyClick(entry, Qt.Key.Key_Return)
+    window.session.wait()
+    x, y = window.panels.panel("phase").points.getData()
+    np.testing.assert_allclose(x, np.log10([0.05]), rtol=1e-12)

@@ -451,7 +451,7 @@ def test_panel_names_come_from_the_registry(monkeypatch):
     from core.scenario import registry
 
     base = 'steps = 5\n[problem]\nkind = "quartic"\n[start]\npoints = [[2.5]]\n[[optimizers]]\nkind = "gd"\n'
-    assert registry.panel_names() == ("landscape", "convergence", "eigen", "model")
+    assert registry.panel_names() == ("landscape", "convergence", "eigen", "model", "phase")
     with pytest.raises(LabError, match=r"view\.panels\[1\]: 'eign' is not allowed \(did you mean 'eigen'\?\); allowed: landscape, "):
         scenario(base + '[view]\npanels = ["landscape", "eign"]\n')
     with pytest.raises(LabError, match=r"beats\[0\]\.panel: 'graph' is not allowed"):

@@ -18,10 +18,11 @@ PANEL_CLASSES = {
     "convergence": "lab.panels.convergence:ConvergencePanel",
     "eigen": "lab.panels.eigen:EigenPanel",
     "model": "lab.panels.model:ModelPanel",
+    "phase": "lab.panels.phase:PhasePanel",
 }
 PANEL_NAMES = tuple(PANEL_CLASSES)
 #: the panels stacked in the right-hand column, top to bottom
-RIGHT = ("convergence", "eigen", "model")
+RIGHT = ("convergence", "eigen", "model", "phase")
 
 for _name in PANEL_NAMES:
     register_panel(_name)
