@@ -187,9 +187,16 @@ def normals(keys: tuple[Tensor, Tensor], first_step: int, steps: int, dim: int, 
     even), Box-Muller of outputs ``(g, g + 1)`` for even ``g`` (cos) and ``(g - 1, g)`` for odd
     (sin). Depends on ``(seed, t, j)`` alone, not on how many steps are drawn at once."""
     dim2 = dim + (dim & 1)
-    x = _counter_words(keys, first_step * dim2, steps * dim2, stream).view(-1, steps * dim2 // 2, 2)
-    z0, z1 = box_muller(x[..., 0], x[..., 1])
-    return torch.stack([z0, z1], dim=-1).view(-1, steps, dim2)[..., :dim]
+    R = keys[0].shape[0]
+    out = torch.empty(R, steps * dim2 // 2, 2, dtype=torch.float64, device=keys[0].device)
+    # row chunks of ~4 CHUNK numbers: every elementwise pass stays in cache and on one thread
+    step = max(1, 4 * CHUNK // (steps * dim2)) if keys[0].device.type == "cpu" else R
+    for i in range(0, R, step):
+        x = _counter_words((keys[0][i:i + step], keys[1][i:i + step]), first_step * dim2, steps * dim2, stream)
+        x = x.view(-1, steps * dim2 // 2, 2)
+        z0, z1 = box_muller(x[..., 0], x[..., 1])
+        torch.stack([z0, z1], dim=-1, out=out[i:i + step])
+    return out.view(R, steps, dim2)[..., :dim]
 
 
 def permutations(keys: tuple[Tensor, Tensor], epoch: int, n: int) -> Tensor:
@@ -206,7 +213,7 @@ class RowStreams:
     t)`` the sample indices of step ``t`` for minibatch size ``m``: epoch ``t // (n // m)`` is a
     permutation cut into ``n // m`` batches, the remainder dropped (``drop_last``)."""
 
-    BUDGET = 1 << 16  # numbers drawn ahead per call: ATen keeps tensors this small on one thread
+    BUDGET = 1 << 20  # numbers drawn ahead per refill (8 MB); computed in cache-sized row chunks
 
     def __init__(self, seeds: Sequence[int]) -> None:
         self.seeds = list(seeds)
