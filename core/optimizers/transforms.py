@@ -195,9 +195,14 @@ def constant_schedule(value: Scalar) -> Schedule:
     return lambda count: _on(v, count)
 
 
-def inverse_time_decay(lr: Scalar, decay: Scalar) -> Schedule:
-    """``lr / (1 + count * decay)``: torch.optim.Adagrad's ``lr_decay`` (``count = step - 1``)."""
-    lr, decay = _f64(lr), _f64(decay)
+def inverse_time_decay(lr: Scalar | Schedule, decay: Scalar) -> Schedule:
+    """``lr / (1 + count * decay)``: torch.optim.Adagrad's ``lr_decay`` (``count = step - 1``);
+    ``lr`` may itself be a schedule (torch: a scheduler setting ``group["lr"]``)."""
+    decay = _f64(decay)
+    if callable(lr):
+        base = lr
+        return lambda count: base(count) / (1 + count * _on(decay, count))
+    lr = _f64(lr)
     return lambda count: _on(lr, count) / (1 + count * _on(decay, count))
 
 

@@ -87,6 +87,14 @@ class ConvergencePanel(QWidget):
         self.item.addItem(self.dots)
         self.legend = self.item.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
         self._yrange: tuple[float, float] | None = None  # the measured curves' log10 range
+        # scheduled learning rates lr_t (RunView.lr_curves, computed by core) on a linear right axis
+        self.lr_view = pg.ViewBox(enableMenu=False)
+        self.lr_view.setMouseEnabled(False, False)
+        self.item.scene().addItem(self.lr_view)
+        self.item.getAxis("right").linkToView(self.lr_view)
+        self.lr_view.setXLink(self.item)
+        self.item.vb.sigResized.connect(self._sync_lr_view)
+        self.lr_items: list[pg.PlotDataItem] = []
         self.item.vb.sigResized.connect(self._place_legend)  # a new size: the legend's corner again
         self.curves: list[pg.PlotDataItem] = []
         self.owner: list[int] = []  # trajectory index of each curve
@@ -153,7 +161,35 @@ class ConvergencePanel(QWidget):
         self._yrange = (lo, hi)
         self._place_legend()  # sets the y range (with room above the curves when no corner is free)
         self._label_theory(view, wanted, lo, hi)
+        self._draw_lr(view)
         self.set_frame(self.session.frame)
+
+    def _draw_lr(self, view: Any) -> None:
+        """Each scheduled optimizer's lr_t (t = 0 .. steps-1, the rate of the update from step t),
+        dashed in its colour on the right axis; the axis is hidden when no optimizer has a schedule.
+        The values are core's (``RunView.lr_curves``): nothing is computed here."""
+        for c in self.lr_items:
+            self.lr_view.removeItem(c)
+        self.lr_items = []
+        curves = getattr(view, "lr_curves", None) or {}
+        self.item.showAxis("right", bool(curves))
+        if not curves:
+            return
+        self.item.getAxis("right").setLabel("learning rate (dashed)")
+        for label, rows in curves.items():
+            color = view.colors[view.entry.index(label)] if label in view.entry else "#444"
+            for row in np.unique(np.asarray(rows, dtype=float), axis=0):
+                c = pg.PlotDataItem(np.arange(row.size), row, pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
+                c.lr_label = label
+                self.lr_view.addItem(c)
+                self.lr_items.append(c)
+        top = max(float(np.nanmax(rows)) for rows in curves.values())
+        self.lr_view.setYRange(0.0, top if top > 0 else 1.0, padding=0.05)
+        self._sync_lr_view()
+
+    def _sync_lr_view(self, *_: Any) -> None:
+        self.lr_view.setGeometry(self.item.vb.sceneBoundingRect())
+        self.lr_view.linkedViewChanged(self.item.vb, self.lr_view.XAxis)
 
     def _curves(self, view: Any, steps: np.ndarray) -> list[tuple]:
         """(owner, x, y, pen, name, z, theory?) per curve; name None: not in the legend. A
