@@ -76,12 +76,13 @@ class Problem:
         raise NotImplementedError
 
     # -- derived, shared by every problem ----------------------------------------------------
-    def loss_and_grad(self, theta: Tensor, batch: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def loss_and_grad(self, theta: Tensor, batch: Tensor | None = None, **kw: Any) -> tuple[Tensor, Tensor]:
         """Losses ``[B]`` and gradients ``[B, d]`` by reverse-mode autograd. Rows are independent,
-        so the gradient of the summed loss is the per-row gradient."""
+        so the gradient of the summed loss is the per-row gradient. ``kw`` goes to :meth:`loss`
+        (a net's ``dropout_u``)."""
         with torch.enable_grad():
             t = theta.detach().requires_grad_(True)
-            value = self.loss(t, batch)
+            value = self.loss(t, batch, **kw)
             (grad,) = torch.autograd.grad(value.sum(), t)
         return value.detach(), grad
 

@@ -74,21 +74,25 @@ class MLP(nn.Module):
             return torch.addmm(b[0].unsqueeze(1), W[0], h[0]).unsqueeze(0)
         return torch.baddbmm(b.unsqueeze(2), W, h)
 
-    def forward(self, x: Tensor, first_preact: bool = False, consume: bool = False) -> Tensor:
+    def forward(self, x: Tensor, first_preact: bool = False, consume: bool = False,
+                keep: Sequence[Tensor] | None = None) -> Tensor:
         first = self.layers[0]
         h = x if first_preact else self._first(first.weight, first.bias, x)
         rest = [(layer.weight, layer.bias) for layer in self.layers[1:]]
-        return self.from_preact(h, rest, consume=consume or not first_preact)
+        return self.from_preact(h, rest, consume=consume or not first_preact, keep=keep)
 
-    def from_preact(self, z: Tensor, layers: Sequence[tuple[Tensor, Tensor]], consume: bool = False) -> Tensor:
+    def from_preact(self, z: Tensor, layers: Sequence[tuple[Tensor, Tensor]], consume: bool = False,
+                    keep: Sequence[Tensor] | None = None) -> Tensor:
         """Outputs ``[B, n, out]`` from the first layer's pre-activations ``z [B, h1, n]`` and the
         later layers' stacked ``(weight, bias)``: the grid path calls this directly (no
-        ``functional_call`` per chunk). ``consume`` lets the first activation overwrite ``z``."""
+        ``functional_call`` per chunk). ``consume`` lets the first activation overwrite ``z``.
+        ``keep`` (dropout, training only): per hidden layer a ``[B, h_k, n]`` factor, 0 for a
+        dropped unit and ``1 / (1 - p)`` for a kept one, multiplied into its activations."""
         h, inplace = z, not torch.is_grad_enabled()
         for k, (act, (W, b)) in enumerate(zip(self.activations, layers)):
             mine = k > 0 or consume  # overwrite the caller's z only when allowed
-            h = self._linear(W, b, INPLACE[act](h) if inplace and mine and act in INPLACE
-                             else ACTIVATIONS[act].phi(h, self.leaky_slope))
+            a = INPLACE[act](h) if inplace and mine and act in INPLACE else ACTIVATIONS[act].phi(h, self.leaky_slope)
+            h = self._linear(W, b, a if keep is None else a * keep[k])
         return h.transpose(1, 2)
 
 
@@ -114,6 +118,10 @@ class NeuralProblem(Problem):
     dataset: Dataset | None = field(default=None, repr=False)
     #: how :meth:`initial_point` draws a start (:mod:`core.problems.init`)
     init: InitSpec = field(default_factory=InitSpec)
+    #: dropout probability of every hidden unit while training (inverted dropout, Srivastava et al.
+    #: 2014: kept units scaled by 1 / (1 - p), so each activation's expectation is unchanged); off
+    #: for every evaluation (the recorded loss, held-out scores, landscapes, Hessians)
+    dropout: float = 0.0
     #: the R-operator's constants at the last point, keyed on a copy of that point (see :meth:`hvp`)
     _hvp_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -138,9 +146,24 @@ class NeuralProblem(Problem):
         return torch.cat([params[name].reshape(-1) for name, _ in self.shapes])
 
     # -- evaluation --------------------------------------------------------------------------
-    def forward(self, theta: Tensor, X: Tensor) -> Tensor:
-        """Net outputs ``[B, n, out]`` for ``theta[B, d]`` on shared ``X[n, p]`` or per-row ``X[B, n, p]``."""
-        return functional_call(self.net, self.unflatten(theta), (X,))
+    def forward(self, theta: Tensor, X: Tensor, keep: Sequence[Tensor] | None = None) -> Tensor:
+        """Net outputs ``[B, n, out]`` for ``theta[B, d]`` on shared ``X[n, p]`` or per-row
+        ``X[B, n, p]``; ``keep``: dropout factors (:meth:`dropout_keep`), training only."""
+        if keep is None:
+            return functional_call(self.net, self.unflatten(theta), (X,))
+        return functional_call(self.net, self.unflatten(theta), (X,), {"keep": keep})
+
+    def dropout_units(self, samples: int) -> int:
+        """How many uniforms one step of dropout needs per row: every hidden unit on every sample."""
+        return sum(self.sizes[1:-1]) * samples
+
+    def dropout_keep(self, u: Tensor, samples: int) -> list[Tensor]:
+        """Per hidden layer the ``[B, h_k, samples]`` dropout factor from uniforms ``u [B, units]``
+        (:meth:`dropout_units`): ``1 / (1 - p)`` where ``u >= p`` (kept), else 0."""
+        p = self.dropout
+        parts = torch.split(u, [h * samples for h in self.sizes[1:-1]], dim=1)
+        return [(part >= p).to(u.dtype).div_(1 - p).view(u.shape[0], h, samples)
+                for part, h in zip(parts, self.sizes[1:-1])]
 
     def criterion(self, out: Tensor, y: Tensor) -> Tensor:
         """Loss per row ``[B]`` (mean or sum over samples, :attr:`reduction`) of outputs
@@ -209,11 +232,13 @@ class NeuralProblem(Problem):
             offset += size
         return out
 
-    def loss(self, theta: Tensor, batch: Tensor | None = None) -> Tensor:
-        """Training loss ``[B]``: full batch, or per-row minibatches ``batch[B, m]`` of sample indices."""
-        if batch is None:
-            return self.criterion(self.forward(theta, self.X), self.y)
-        return self.criterion(self.forward(theta, self.X[batch]), self.y[batch])
+    def loss(self, theta: Tensor, batch: Tensor | None = None, dropout_u: Tensor | None = None) -> Tensor:
+        """Training loss ``[B]``: full batch, or per-row minibatches ``batch[B, m]`` of sample
+        indices; with ``dropout_u [B, dropout_units(m)]`` uniforms, the loss of the dropped-out net
+        (the engine passes them for the gradient only; evaluation never drops)."""
+        X, y = (self.X, self.y) if batch is None else (self.X[batch], self.y[batch])
+        keep = None if dropout_u is None else self.dropout_keep(dropout_u, X.shape[-2])
+        return self.criterion(self.forward(theta, X, keep), y)
 
     def evaluate(self, theta: Tensor, split: str = "train") -> tuple[Tensor, Tensor | None]:
         """Loss ``[B]`` and accuracy ``[B]`` (``None`` for regression) on the train or test split."""
@@ -425,7 +450,8 @@ def _names(sizes: Sequence[int]) -> tuple[list[tuple[str, tuple[int, ...]]], lis
 
 
 def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[str], loss: str = "auto",
-              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean") -> NeuralProblem:
+              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean",
+              dropout: float = 0.0) -> NeuralProblem:
     """An MLP problem on ``data`` with hidden widths ``hidden``, the given activation(s) (names of
     :data:`core.problems.activations.ACTIVATIONS`; ``leaky_slope`` is leaky ReLU's slope below 0)
     and the ``init`` scheme of :func:`core.problems.init.parse_init` for its seeded starts."""
@@ -450,6 +476,8 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
         raise LabError(f"unknown loss {loss!r}{suggest(loss, LOSSES)}; allowed: auto, {', '.join(LOSSES)}", "loss")
     if loss in ("bce", "hinge", "sigmoid_mse") and data.task != "binary":
         raise LabError(f"loss {loss!r} needs a binary data set; {data.name!r} is {data.task}", "loss")
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise LabError(f"dropout is a probability in [0, 1), got {dropout!r}", "dropout")
     if reduction not in REDUCTIONS:
         raise LabError(f"unknown reduction {reduction!r}{suggest(str(reduction), REDUCTIONS)}; allowed: {', '.join(REDUCTIONS)}", "reduction")
     if loss == "cross_entropy" and data.task == "regression":
@@ -465,7 +493,7 @@ def build_mlp(data: Dataset, hidden: Sequence[int], activation: str | Sequence[s
     y_dtype = torch.long if loss == "cross_entropy" else torch.float64
     return NeuralProblem(
         kind="mlp", dim=sum(math.prod(s) for _, s in shapes), coord_names=coords, box=[(-1.0, 1.0)] * 2,
-        n_samples=data.n_train, net=MLP(sizes, acts, leaky_slope), shapes=shapes, init=spec, loss_name=loss, reduction=reduction, task=data.task,
+        n_samples=data.n_train, net=MLP(sizes, acts, leaky_slope), shapes=shapes, init=spec, loss_name=loss, reduction=reduction, dropout=float(dropout), task=data.task,
         X=data.X_train, y=data.y_train.to(y_dtype), X_test=data.X_test, y_test=data.y_test.to(y_dtype), dataset=data,
     )
 
@@ -478,14 +506,17 @@ def _data(dataset: str, n: int, noise: float, data_seed: int, test_fraction: flo
 
 def mlp(dataset: str = "moons", hidden: int | Sequence[int] = (16,), activation: str | Sequence[str] = "relu",
         loss: str = "auto", n: int = 200, noise: float = 0.1, data_seed: int = 0, test_fraction: float = 0.2,
-        init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean") -> Problem:
+        init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean",
+        dropout: float = 0.0) -> Problem:
     """A configurable MLP: ``hidden`` widths, ``activation`` (one name or one per hidden layer), ``loss``
     (``auto`` picks bce / cross_entropy / mse from the data set's task) on a data set of
     :mod:`core.datasets` (``n`` samples with ``noise`` for the synthetic ones). ``init`` is a scheme
     name or a table ``{ scheme, sigma, bias, scale }`` (:mod:`core.problems.init`); ``leaky_slope``
     is leaky ReLU's slope for ``z < 0`` (the lecture slide's 0.1; PyTorch's default is 0.01).
-    ``loss`` may also be ``hinge`` (binary sets); ``reduction`` is ``mean`` (default) or ``sum``."""
-    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss, init, leaky_slope, reduction)
+    ``loss`` may also be ``hinge`` (binary sets); ``reduction`` is ``mean`` (default) or ``sum``;
+    ``dropout`` the training-time dropout probability of every hidden unit."""
+    return build_mlp(_data(dataset, n, noise, data_seed, test_fraction), hidden, activation, loss, init, leaky_slope,
+                     reduction, dropout)
 
 
 def net13(dataset: str = "moons", n: int = 200, noise: float = 0.1, data_seed: int = 0,
@@ -499,8 +530,9 @@ def net13(dataset: str = "moons", n: int = 200, noise: float = 0.1, data_seed: i
 
 
 def heart_net(hidden: int = 16, activation: str = "relu", data_seed: int = 0, test_fraction: float = 0.2,
-              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean") -> Problem:
+              init: dict | str | None = None, leaky_slope: float = LEAKY_SLOPE, reduction: str = "mean",
+              dropout: float = 0.0) -> Problem:
     """The lecture's heart-disease net: 30 inputs (one-hot categoricals, standardized numerics; see
     :func:`core.datasets.heart_disease`), ``hidden`` ReLU units, a sigmoid output and binary
     cross-entropy (513 parameters with 16 hidden units)."""
-    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce", init, leaky_slope, reduction)
+    return build_mlp(heart_disease(test_fraction=test_fraction, seed=data_seed), [hidden], activation, "bce", init, leaky_slope, reduction, dropout)
