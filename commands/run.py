@@ -32,6 +32,10 @@ one line per scenario (PASS/FAIL, title, what failed with measured vs required, 
 if any scenario fails or cannot be loaded."""
 
 
+TRUST_HELP = ("run the Python code a scenario names ([problem] kind = \"module\", its file); without it such a "
+              "scenario is refused. Only for files you trust: the code runs with your permissions")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a scenario headless and write its results", description=RUN_HELP)
     p.add_argument("file", help="scenario file (.toml)")
@@ -39,13 +43,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides the scenario's device")
     p.add_argument("--allow-large", action="store_true", dest="allow_large",
                    help="run even when the estimate is over a budget (metrics.csv over 1 GB, ...)")
-    p.set_defaults(handler=run_command)
+    p.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    p.set_defaults(handler=_trusted(run_command))
     c = sub.add_parser("check", help="run scenarios and check their expectations (exit 1 on a failure)", description=CHECK_HELP)
     c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="overrides each scenario's device")
     c.add_argument("--allow-large", action="store_true", dest="allow_large",
                    help="run scenarios even when their estimated memory or time is over the budget (docs/budgets.md)")
-    c.set_defaults(handler=check_command)
+    c.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    c.set_defaults(handler=_trusted(check_command))
+
+
+def _trusted(handler: Any) -> Any:
+    """``handler`` run with the scenario's code trusted when ``--trust`` was given (see
+    :func:`core.problems.module.trusting`), refused otherwise."""
+    def run(args: argparse.Namespace) -> int:
+        if not getattr(args, "trust", False):
+            return handler(args)
+        from core.problems.module import trusting
+
+        with trusting(everything=True):
+            return handler(args)
+    return run
 
 
 class _Progress:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import inspect
 import types
+from pathlib import Path
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.errors import LabError, suggest
-from core.problems import linear, neural, toys
+from core.problems import linear, module, neural, toys
 from core.problems.base import Problem
 
 #: every problem kind and its factory: the whole registry, complete at import. Adding a problem is
@@ -30,6 +31,7 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     **toys.TOYS,  # quartic, bowl, quadratic, multimin, rosenbrock, himmelblau, rastrigin, formula
     "linear": linear.linear,
     "mlp": neural.mlp, "net13": neural.net13, "heart_net": neural.heart_net,
+    "module": module.module,  # your own torch.nn.Module and data (runs your code: needs trust)
 }
 
 
@@ -49,7 +51,8 @@ def _describe(tp: Any) -> str:
         inner = _describe(args[0]) if args else "values"
         return "a list of " + {"a finite number": "numbers", "an integer": "integers", "a string": "strings"}.get(
             inner, inner.replace("a list of", "lists of", 1))
-    return {float: "a finite number", int: "an integer", str: "a string", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {float: "a finite number", int: "an integer", str: "a string", bool: "true or false",
+            Path: "a file path"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _kind_of(tp: Any) -> str:
@@ -57,7 +60,7 @@ def _kind_of(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is not None and isinstance(origin, type) and issubclass(origin, Sequence):
         return "list"
-    return {float: "number", int: "number", str: "string", bool: "bool"}.get(tp, "other")
+    return {float: "number", int: "number", str: "string", bool: "bool", Path: "string"}.get(tp, "other")
 
 
 def _value_kind(value: Any) -> str:
@@ -93,9 +96,9 @@ def check_value(tp: Any, value: Any, path: str, name: str = "") -> None:
     elif tp is int:
         seed = name.endswith("seed")
         integer(0 if seed else -MAX_COUNT, MAX_SEED if seed else MAX_COUNT)(value, path)
-    elif tp is str:
+    elif tp is str or tp is Path:
         if not isinstance(value, str):
-            raise LabError(f"expected a string, got {show(value)}", path)
+            raise LabError(f"expected a {'file path' if tp is Path else 'string'}, got {show(value)}", path)
     elif tp is bool:
         if not isinstance(value, bool):
             raise LabError(f"expected true or false, got {show(value)}", path)
@@ -150,6 +153,16 @@ def check_problem(kind: str, params: dict[str, Any]) -> None:
         parse_init(params["init"], "problem.init")
 
 
+def path_parameters(kind: str) -> list[str]:
+    """The parameters of problem ``kind`` that name files (annotated ``Path``): a scenario's are
+    resolved next to the scenario file (:func:`core.scenario.build.build_problem`)."""
+    try:
+        hints = typing.get_type_hints(PROBLEMS[kind])
+    except Exception:  # noqa: BLE001
+        return []
+    return [name for name, tp in hints.items() if tp is Path]
+
+
 def make_problem(kind: str, params: dict[str, Any] | None = None) -> Problem:
     """Builds a problem from its registry name and parameters (:func:`check_problem` first); every
     mistake is a :class:`LabError` located at ``problem.<key>``."""
@@ -185,4 +198,4 @@ def default_start(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["MAX_COUNT", "MAX_ITEMS", "PROBLEMS", "Problem", "check_parameters", "check_problem", "check_value", "default_start", "make_problem",
-           "problem_parameters"]
+           "path_parameters", "problem_parameters"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ from core.device import resolve_dtype
 from core.engine import Group, Run, default_labels
 from core.errors import LabError, suggest
 from core.metrics import available, default_metric
-from core.problems import make_problem
+from core.problems import make_problem, path_parameters
 from core.problems.base import Problem
 from core.scenario.io import set_paths
 from core.scenario.schema import Expectation, OptimizerSpec, Scenario, StartSpec
@@ -67,8 +68,14 @@ class Built:
 def build_problem(scenario: Scenario) -> Problem:
     """The problem of ``scenario`` (its parameters were checked at load; what only the factory
     can judge, such as a formula's syntax, is its LabError here)."""
+    params = dict(scenario.problem.params)
+    base = Path(scenario.source).resolve().parent if scenario.source else Path.cwd()
+    for name in path_parameters(scenario.problem.kind):  # file names are relative to the scenario
+        if isinstance(params.get(name), str):
+            params[name] = str(base / params[name])
     try:
-        return make_problem(scenario.problem.kind, dict(scenario.problem.params))
+        problem = make_problem(scenario.problem.kind, params)
+        return problem if params == scenario.problem.params else problem.replace(params=dict(scenario.problem.params))
     except LabError:
         raise
     except Exception as exc:  # a factory choking on a value of the wrong shape is still the user's input
