@@ -303,6 +303,8 @@ class MainWindow(QMainWindow):
         """Opens a scenario; a file that fails shows its LabError and keeps the current session."""
         if self.player.playing:
             self.player.pause()
+        if not self._code_allowed(path):
+            return False
         ok = self.session.open(path)
         if ok:
             self.banner.show_message("")
@@ -311,6 +313,29 @@ class MainWindow(QMainWindow):
             self.lecture.reset()
             self._caption_for(self.session.frame)
         return ok
+
+    def _code_allowed(self, path: str | Path) -> bool:
+        """A scenario that runs Python code (``kind = "module"``) opens only after the user allowed
+        that file in a dialog naming it (core.problems.module.allow: for the rest of the session)."""
+        from core.problems.module import allow, code_file, is_trusted
+        from core.scenario.io import load
+
+        try:
+            code = code_file(load(path))
+        except (LabError, OSError):
+            return True  # session.open reports the problem with the file itself
+        if code is None or is_trusted(code):
+            return True
+        answer = QMessageBox.warning(
+            self, "This lesson runs Python code",
+            f"{Path(path).name} loads and runs the Python file\n\n{code}\n\nwith your permissions. "
+            "Run it only if you trust that file. Run it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            self.banner.show_message(f"{Path(path).name}: not opened: it runs Python code from {code} and was not allowed")
+            return False
+        allow(code)
+        return True
 
     def open_dialog(self) -> None:
         if not self._may_discard():

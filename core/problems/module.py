@@ -64,9 +64,29 @@ def trusting(*files: str | Path, everything: bool = False) -> Iterator[None]:
         _TRUSTED.reset(token)
 
 
+#: files the user allowed for the rest of this process (the app's confirmation dialog); a process-wide
+#: set because the app builds problems in worker threads, which do not see the GUI thread's context
+_ALLOWED: set[str] = set()
+
+
+def allow(file: str | Path) -> None:
+    """Trusts ``file`` for the rest of this process (the app, after the user confirmed it)."""
+    _ALLOWED.add(str(Path(file).resolve()))
+
+
 def is_trusted(file: str | Path) -> bool:
-    trusted = _TRUSTED.get()
-    return trusted is True or str(Path(file).resolve()) in trusted
+    trusted, name = _TRUSTED.get(), str(Path(file).resolve())
+    return trusted is True or name in trusted or name in _ALLOWED
+
+
+def code_file(scenario: Any) -> Path | None:
+    """The Python file a scenario would run (``kind = "module"``'s ``file``, next to the scenario),
+    or None: what the app names when it asks for trust."""
+    problem = getattr(scenario, "problem", None)
+    if problem is None or problem.kind != "module" or not isinstance(problem.params.get("file"), str):
+        return None
+    base = Path(scenario.source).resolve().parent if getattr(scenario, "source", "") else Path.cwd()
+    return (base / problem.params["file"]).resolve()
 
 
 def _criterion(loss: str) -> Callable[[Tensor, Tensor], Tensor]:
@@ -295,4 +315,4 @@ def module(file: Path, data: Path, loss: str = "mse", factory: str = "make_model
         raise LabError(f"the model does not run on the data: {type(exc).__name__}: {exc}", "data") from None
 
 
-__all__ = ["ModuleProblem", "flatten", "from_module", "is_trusted", "module", "trusting"]
+__all__ = ["ModuleProblem", "allow", "code_file", "flatten", "from_module", "is_trusted", "module", "trusting"]
