@@ -38,7 +38,7 @@ from torch import Tensor
 
 from core.errors import Cancelled, LabError  # Cancelled: raised by the grid evaluation (re-exported)
 from core.problems.base import Problem
-from core.problems.protocols import ModelView, PlaneEvaluator
+from core.problems.protocols import ModelView, ParameterLayout, PlaneEvaluator
 
 DIRECTIONS = ("axes", "random", "pca", "hessian", "segment")
 BIAS_MODES = ("zero", "weights")
@@ -226,7 +226,7 @@ def random_directions(problem: Problem, theta0: Tensor, seed: int = 0, *, filter
         raise LabError(f"unknown bias mode {bias!r}; allowed: {', '.join(BIAS_MODES)}", "view.bias")
     g = torch.Generator().manual_seed(int(seed))
     w = theta0.detach().double().cpu()
-    shapes = problem.shapes if isinstance(problem, ModelView) else None
+    shapes = problem.shapes if isinstance(problem, ParameterLayout) else None
     dirs = []
     for _ in range(count):
         d = torch.randn(problem.dim, generator=g, dtype=torch.float64)
@@ -451,7 +451,7 @@ def plane(problem: Problem, *, directions: str = "axes", center: Tensor | None =
         d1, d2 = random_directions(problem, theta0, seed, filter_normalize_=filter_normalize, bias=bias,
                                    orthogonalize=orthogonalize)
         sp = _span(span, [[-1.0, 1.0], [-1.0, 1.0]], 2)
-        normalized = bool(filter_normalize and isinstance(problem, ModelView) and problem.shapes)
+        normalized = bool(filter_normalize and isinstance(problem, ParameterLayout) and problem.shapes)
         tag = "filter-normalized " if normalized else "unit "
         labels = (f"{tag}random direction 1", f"{tag}random direction 2")
         meta.update(filter_normalize=normalized, bias=bias, orthogonalize=bool(orthogonalize))

@@ -155,3 +155,37 @@ def test_a_csv_with_its_target_column(folder):
         p = make_problem("module", {"file": str(folder / "model.py"), "data": str(folder / "data.csv"),
                                     "target": "label", "loss": "bce"})
     assert p.n_samples == 2 and p.X.shape == (2, 2) and p.y.tolist() == [1.0, 0.0]
+
+
+def test_filter_normalization_slices_every_layer_type_along_its_first_dimension():
+    """Li et al.'s filters for any module: each output channel of a Conv1d, each row of a Linear and
+    of an Embedding gets the norm of the same slice of the weights; 1-D tensors (biases, norm
+    layers) are zeroed by default."""
+    from core.landscape import random_directions
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 3)
+            self.conv = nn.Conv1d(3, 4, kernel_size=2)
+            self.norm = nn.LayerNorm(4)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x):  # x: [n, L] token ids (as floats)
+            h = self.conv(self.emb(x.long()).transpose(1, 2)).mean(dim=2)
+            return self.out(self.norm(h))
+
+    torch.manual_seed(0)
+    X = torch.randint(0, 5, (12, 6)).double()
+    y = torch.randint(0, 2, (12,))
+    p = from_module(Net(), "cross_entropy", X, y)
+    theta = flatten(p.module)
+    (d,) = random_directions(p, theta, seed=1, count=1)
+    D, W = p.unflatten(d), p.unflatten(theta)
+    for name, shape in p.shapes:
+        if len(shape) >= 2:
+            torch.testing.assert_close(D[name].reshape(shape[0], -1).norm(dim=1), W[name].reshape(shape[0], -1).norm(dim=1),
+                                       rtol=1e-8, atol=1e-12)
+        else:
+            assert torch.count_nonzero(D[name]) == 0, name
+    assert [n for n, s in p.shapes if len(s) >= 2] == ["emb.weight", "conv.weight", "out.weight"]

@@ -110,14 +110,15 @@ class ModuleProblem(Problem):
     y: Tensor | None = field(default=None, repr=False)
     X_test: Tensor | None = field(default=None, repr=False)
     y_test: Tensor | None = field(default=None, repr=False)
-    names: list[str] = field(default_factory=list)
-    shapes: list[tuple[int, ...]] = field(default_factory=list)
+    #: ``(name, shape)`` of every trainable parameter in ``theta`` order (a
+    #: :class:`~core.problems.protocols.ParameterLayout`: landscapes filter-normalize by it)
+    shapes: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     buffers: dict[str, Tensor] = field(default_factory=dict, repr=False)
     make: Callable[[], nn.Module] | None = field(default=None, repr=False)
 
     def unflatten(self, theta: Tensor) -> dict[str, Tensor]:
-        parts = torch.split(theta, [math.prod(s) for s in self.shapes], dim=-1)
-        return {n: p.reshape(*theta.shape[:-1], *s) for n, s, p in zip(self.names, self.shapes, parts)}
+        parts = torch.split(theta, [math.prod(s) for _, s in self.shapes], dim=-1)
+        return {n: p.reshape(*theta.shape[:-1], *s) for (n, s), p in zip(self.shapes, parts)}
 
     def _per_row(self, X: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:
         crit = _criterion(self.loss_name)
@@ -216,15 +217,15 @@ def from_module(model: nn.Module, loss: str, X: Tensor, y: Tensor, X_test: Tenso
     if X_test is not None:
         X_test = torch.as_tensor(X_test).double()
         y_test = _targets(torch.as_tensor(y_test), loss, "data")
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    names, shapes = [n for n, _ in named], [tuple(p.shape) for _, p in named]
+    shapes = [(n, tuple(p.shape)) for n, p in model.named_parameters() if p.requires_grad]
     buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-    coords = [f"{n}[{i}]" for n, s in zip(names, shapes) for i in range(math.prod(s))] if sum(math.prod(s) for s in shapes) <= 10_000 else []
+    dim = sum(math.prod(s) for _, s in shapes)
+    coords = [f"{n}[{i}]" for n, s in shapes for i in range(math.prod(s))] if dim <= 10_000 else []
     model = model.double()
     buffers = {n: (b.double() if b.is_floating_point() else b) for n, b in buffers.items()}
-    problem = ModuleProblem(kind=kind, dim=sum(math.prod(s) for s in shapes), n_samples=int(X.shape[0]),
+    problem = ModuleProblem(kind=kind, dim=dim, n_samples=int(X.shape[0]),
                             coord_names=coords, box=[(-1.0, 1.0)] * 2, module=model, loss_name=loss, X=X, y=y,
-                            X_test=X_test, y_test=y_test, names=names, shapes=shapes, buffers=buffers, make=make)
+                            X_test=X_test, y_test=y_test, shapes=shapes, buffers=buffers, make=make)
     problem.loss(flatten(model)[None])  # one evaluation now: a model that does not fit the data fails here
     return problem
 

@@ -11,6 +11,7 @@ problem's class):
 - :class:`PlaneEvaluator`: a fast evaluator of the loss on a plane of parameter space (nets);
 - :class:`ModelView`: a layered model: its parameter layout (``shapes``), widths, activations,
   predictions and loss/accuracy per data split (nets);
+- :class:`ParameterLayout`: ``theta`` is named tensors of known shapes (filter normalization);
 - :class:`HeldOut`: a held-out (test) split of ``n_test`` rows the engine scores every step
   without training on it (``test_loss``, ``test_accuracy``).
 
@@ -106,6 +107,15 @@ class ModelView(Protocol):
 
 
 @runtime_checkable
+class ParameterLayout(Protocol):
+    """``theta`` is made of named tensors: ``shapes`` lists ``(name, shape)`` in ``theta`` order
+    (nets, your own modules). Landscapes filter-normalize directions by it (Li et al. 2018: every
+    slice along a tensor's first dimension, a neuron's row or a convolution's output channel)."""
+
+    shapes: Sequence[tuple[str, tuple[int, ...]]]
+
+
+@runtime_checkable
 class HeldOut(Protocol):
     """A held-out split: ``n_test`` rows (0: none) and ``held_out(theta[B, d]) -> (loss [B],
     accuracy [B] or None for regression)`` on them, the same loss as training, without gradients;
@@ -120,4 +130,4 @@ class HeldOut(Protocol):
     def scores(self, theta: Tensor, split: str = "train") -> tuple[Tensor, Tensor | None]: ...
 
 
-__all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "HeldOut", "ModelView", "PlaneEvaluator"]
+__all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "HeldOut", "ModelView", "ParameterLayout", "PlaneEvaluator"]
