@@ -63,8 +63,14 @@ class RunView:
     #: [T+1, B] the loss on the held-out split (nets with a test split), drawn beside the training
     #: loss when the convergence panel shows the loss; None otherwise
     held_out: np.ndarray | None = None
+    #: [B] training samples one step of each trajectory uses (its minibatch size, or n for full
+    #: batch): the convergence panel's "per sample" x-axis; None for problems without data
+    samples_per_step: np.ndarray | None = None
     phase: "Phase | None" = None  # what the phase panel draws (:func:`phase`), None when it has nothing
     phase_note: str = ""  # why there is no phase diagram
+    #: optimizer entry label -> [rows, T] its scheduled learning rate lr_t (t = 0 .. T-1, the rate
+    #: of the update from step t), from core.scenario.build.lr_curves; empty without schedules
+    lr_curves: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -107,7 +113,12 @@ class RunView:
                        coords=coords, off_plane=off, plane_value=plane, loss=loss, series=np.asarray(series, dtype=float), series_kind=kind,
                        last=last, diverged=run.diverged_step.numpy() >= 0, grad=grad, curve_grad=curve_grad,
                        held_out=run.test_loss.numpy() if run.test_loss is not None and kind == "loss" else None)
+        if run.samples_seen is not None and run.steps >= 1:
+            view.samples_per_step = run.samples_seen[1].numpy().astype(float)
         view.theory, view.rates, view.worst_rates, view.modes = _theory(result, view)
+        from core.scenario.build import lr_curves  # noqa: PLC0415 (build imports the engine, which the views need not)
+
+        view.lr_curves = {k: v.numpy() for k, v in lr_curves(result.scenario).items()}
         return view
 
 

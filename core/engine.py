@@ -14,9 +14,12 @@ Gradients are exact (autograd) unless a trajectory asks for a stochastic one:
 - analytic toys with ``noise = sigma``: the **noise model** ``g + sigma * xi``, ``xi ~ N(0, I)``,
   independent per step and per trajectory (an unbiased gradient with isotropic variance sigma^2).
 
-Every trajectory draws its randomness from its own ``torch.Generator`` seeded with
-``seed * 1_000_003 + index``, so a run is reproducible bit for bit on the CPU and a batched run
-equals the same trajectories run one by one.
+Every trajectory's randomness is keyed by its seed ``seed * 1_000_003 + index``: noise and
+minibatch permutations are counter-based draws of ``(seed, step, index)`` (:mod:`core.randomness`,
+Philox4x32-10), made for all rows of a group in one tensor operation, so a run is reproducible bit
+for bit and a batched run equals the same trajectories run one by one. For minibatch rows the
+recorded full-batch loss shares the forward pass of the gradient where the problem offers it
+(``loss_and_batch_grad``: least squares gathers the minibatch residuals from the full ones).
 
 Recorded per step ``t = 0..steps`` (state *before* update ``t+1``): ``theta_t``, the true
 (full-batch) loss at ``theta_t`` and the norm of the gradient the optimizer used at ``theta_t``;
@@ -44,6 +47,7 @@ from core.errors import LabError
 from core.optimizers import Rule, apply_updates, get_rule, make_hyper
 from core.problems.base import Problem
 from core.problems.protocols import HeldOut, ModelView
+from core.randomness import RowStreams
 
 SEED_STRIDE = 1_000_003
 MAX_COORD_COLUMNS = 10
@@ -61,10 +65,16 @@ class Group:
     batch_size: int | None = None
     noise: float = 0.0
     color: str | None = None
+    schedule: Any = None  # a core.optimizers.schedules.ScheduleSpec: lr becomes lr_at(schedule, lr, t)
 
     @property
     def rule(self) -> Rule:
         return get_rule(self.kind)
+
+    def transform(self, hyper: dict[str, Tensor], steps: int) -> Any:
+        """The rule's transformation for ``hyper``, its lr scheduled when ``schedule`` is set."""
+        from core.optimizers.schedules import scheduled  # noqa: PLC0415 (keeps the engine's imports as they are)
+        return scheduled(self.rule, hyper, self.schedule, steps)
 
     def __post_init__(self) -> None:
         self.starts = torch.as_tensor(self.starts, dtype=torch.float64)
@@ -267,40 +277,7 @@ def _num(x: Tensor | float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-class _Randomness:
-    """Per-trajectory generators, drawn in blocks so the per-step cost is one slice."""
-
-    BLOCK = 64
-
-    def __init__(self, seeds: Sequence[int]) -> None:
-        self.seeds = list(seeds)
-        self._gens: dict[int, torch.Generator] = {}  # made on first use: most rows never draw
-        self._noise: dict[int, Tensor] = {}
-        self._perm: dict[int, tuple[Tensor, int]] = {}
-
-    def gen(self, row: int) -> torch.Generator:
-        if row not in self._gens:
-            self._gens[row] = torch.Generator().manual_seed(int(self.seeds[row]))
-        return self._gens[row]
-
-    def noise(self, rows: Sequence[int], step: int, dim: int) -> Tensor:
-        """``xi [len(rows), dim]`` for this step, one independent stream per trajectory."""
-        k = step % self.BLOCK
-        if k == 0 or rows[0] not in self._noise:
-            for r in rows:
-                self._noise[r] = torch.randn(self.BLOCK, dim, generator=self.gen(r), dtype=torch.float64)
-        return torch.stack([self._noise[r][k] for r in rows])
-
-    def minibatch(self, rows: Sequence[int], n: int, m: int) -> Tensor:
-        """Next ``m`` sample indices per row from its shuffled epoch, ``[len(rows), m]``."""
-        out = []
-        for r in rows:
-            perm, pos = self._perm.get(r, (None, n))
-            if pos + m > n:
-                perm, pos = torch.randperm(n, generator=self.gen(r)), 0
-            out.append(perm[pos:pos + m])
-            self._perm[r] = (perm, pos + m)
-        return torch.stack(out)
+_Randomness = RowStreams  # the run's random draws (core.randomness)
 
 
 def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: str | torch.device = "cpu",
@@ -329,7 +306,7 @@ def iterate(problem: Problem, groups: Sequence[Group], steps: int, *, device: st
         slices.append(slice(offset, offset + g.size))
         offset += g.size
     # each group's transformation, configured once from its [n, 1] hyperparameter tensors
-    opts = [g.rule(make_hyper(g.rule, g.hyper_rows, dev, dtype, path=g.label)) for g in groups]
+    opts = [g.transform(make_hyper(g.rule, g.hyper_rows, dev, dtype, path=g.label), steps) for g in groups]
     noisy = [(s, g.noise) for s, g in zip(slices, groups) if g.noise > 0]
     minibatch: dict[int, list[int]] = {}
     for s, g in zip(slices, groups):
@@ -437,13 +414,23 @@ def _evaluate(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: 
         grad = torch.empty_like(theta)
         if full_idx.numel():
             loss[full_idx], grad[full_idx] = problem.loss_and_grad(theta[full_idx])
+        shared = getattr(problem, "loss_and_batch_grad", None)
         for m, rows in minibatch.items():
-            idx = rng.minibatch(rows, problem.n_samples, m).to(theta.device)
-            _, grad[rows] = problem.loss_and_grad(theta[rows], idx)
-            with torch.no_grad():  # the true (full-batch) loss is what gets recorded
-                loss[rows] = problem.loss(theta[rows])
+            idx = rng.minibatch(rows, problem.n_samples, m, t, theta.device)
+            at = rng.index(rows, theta.device) if len(rows) != theta.shape[0] else None
+            th = theta if at is None else theta[at]
+            if shared is not None:  # the full loss from the gradient's own forward pass
+                lo, g = shared(th, idx)
+            else:
+                _, g = problem.loss_and_grad(th, idx)
+                with torch.no_grad():  # the true (full-batch) loss is what gets recorded
+                    lo = problem.loss(th)
+            if at is None:
+                loss, grad = lo, g
+            else:
+                loss[at], grad[at] = lo, g
     for s, sigma in noisy:
-        xi = rng.noise(list(range(s.start, s.stop)), t, theta.shape[1]).to(theta)
+        xi = rng.noise(range(s.start, s.stop), t, theta.shape[1], theta.device).to(theta)
         grad[s] = grad[s] + sigma * xi
     return loss, grad
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (module-name prefix, rank): the longest matching prefix decides; arrows point down only.
 LAYERS: tuple[tuple[str, int], ...] = (
     ("core.errors", 0), ("scenarios", 0),  # scenarios: the lesson library's location, no imports
-    ("core.values", 1), ("core.files", 1), ("core.crash", 1), ("core.device", 1),
+    ("core.values", 1), ("core.files", 1), ("core.crash", 1), ("core.device", 1), ("core.randomness", 1),
     ("core.datasets", 2),
     ("core.problems", 3), ("core.optimizers", 3),
     ("core.engine", 4), ("core.spectra", 4), ("core.stability", 4), ("core.metrics", 4),

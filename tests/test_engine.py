@@ -91,7 +91,8 @@ def test_batched_run_equals_one_by_one_bit_for_bit():
     contract into an FMA) whose coefficient is per row ([B, 1], broadcast), which keeps its inner
     loop at d = 2 elements, shorter than any vector, so both sides take the scalar loop. No
     reduction spans more than one element pair per row (Rosenbrock has no sum), and each row's
-    noise comes from its own generator in the same block sizes. Checked under
+    noise is a counter-based function of its seed, step and index (core.randomness: exact integer
+    hashing, Box-Muller from correctly rounded operations only). Checked under
     ATEN_CPU_CAPABILITY=default, avx2 and avx512 (the kernels an x86 CPU can get). At d > 2 this
     argument fails for the fused kernels: compare with a bound there, not bit for bit."""
     p = make_problem("rosenbrock")

@@ -165,3 +165,26 @@ def test_the_phase_panel_draws_the_rate_heatmap_and_its_points_follow_a_typed_lr
     window.session.wait()
     x, y = window.panels.panel("phase").points.getData()
     np.testing.assert_allclose(x, np.log10([0.05]), rtol=1e-12)
+
+
+def test_the_convergence_panel_plots_per_sample_seen_after_a_click(window, qtbot):
+    """full_vs_minibatch: a real click on "per sample" puts every curve on the samples-seen axis
+    (step x batch size, step x n for full batch: Run.samples_seen), and the dots follow."""
+    from PyQt6.QtCore import Qt
+
+    opened(window, ROOT / "scenarios" / "full_vs_minibatch.toml")
+    panel, view = window.panels.panel("convergence"), window.session.view
+    per_step = view.samples_per_step
+    assert per_step is not None and per_step.tolist() == [320.0, 64.0, 16.0]  # full batch (320 training rows), batches 64 and 16
+    assert panel.per_sample.isVisible() and not panel.per_sample.isChecked()
+    x0, _ = panel.curves[0].getData()
+    np.testing.assert_array_equal(x0, np.arange(len(x0)))
+    qtbot.mouseClick(panel.per_sample, Qt.MouseButton.LeftButton)
+    assert panel.per_sample.isChecked() and panel.item.getAxis("bottom").labelText == "samples seen"
+    for c, i in zip(panel.curves, panel.owner):
+        x, _ = c.getData()
+        np.testing.assert_array_equal(x, np.arange(len(x)) * per_step[i])
+    at(window, 40, selected=0)
+    xs, _ = panel.dots.getData()
+    assert sorted(xs.tolist()) == sorted((40 * per_step[: len(xs)]).tolist())
+    assert panel.cursor.value() == 40 * per_step[0]

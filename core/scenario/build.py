@@ -20,6 +20,8 @@ from core.device import resolve_dtype
 from core.engine import Group, Run, default_labels
 from core.errors import LabError, suggest
 from core.metrics import available, default_metric
+from core.optimizers.schedules import lr_curve, read_schedule
+from core.optimizers.schedules import resolve as resolve_schedule
 from core.problems import make_problem, path_parameters
 from core.problems.base import Problem
 from core.scenario.io import set_paths
@@ -58,6 +60,10 @@ class Built:
     def entries(self) -> list[str]:
         """The optimizer label of every trajectory, in run order."""
         return [g.label for g in self.groups for _ in g.traj_labels]
+
+    def lr_curves(self) -> dict[str, Tensor]:
+        """:func:`lr_curves` of the scenario this was built from."""
+        return lr_curves(self.scenario)
 
     @property
     def names(self) -> list[str]:
@@ -137,6 +143,22 @@ def hyper_rows(spec: OptimizerSpec) -> list[dict[str, float]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*grids)] or [{}]
 
 
+def lr_curves(scenario: Scenario) -> dict[str, Tensor]:
+    """The learning rate ``lr_t``, ``t = 0 .. steps - 1``, of every optimizer entry with a
+    schedule: label -> ``[rows, steps]`` float64, one row per hyperparameter row (its ``lr``, or
+    the rule's default), from the closed form the optimizer steps with
+    (:func:`core.optimizers.schedules.lr_at`). Needs no problem: the app draws it from the file."""
+    from core.optimizers import get_rule
+
+    out = {}
+    for i, o in enumerate(scenario.optimizers):
+        if o.schedule is not None:
+            default = get_rule(o.kind).spec("lr").default
+            lr = torch.tensor([[r.get("lr", default)] for r in hyper_rows(o)], dtype=torch.float64)
+            out[o.label] = lr_curve(read_schedule(o.schedule, f"optimizers[{i}].schedule"), lr, scenario.steps)
+    return out
+
+
 def directions(name: str, problem: Problem) -> str:
     """The slice directions a view asks for, ``auto`` resolved: the parameter plane for at most two
     parameters, filter-normalized random directions (Li et al. 2018) otherwise."""
@@ -199,7 +221,9 @@ def _build(scenario: Scenario, device: str | None, problem: Problem | None) -> B
         full_names = None if names is None else names * len(rows)
         groups.append(Group(o.label, o.kind, full_rows, full_starts,
                             traj_labels=default_labels(o.label, full_rows, full_starts, full_names),
-                            batch_size=o.batch_size, noise=o.noise, color=o.color))
+                            batch_size=o.batch_size, noise=o.noise, color=o.color,
+                            schedule=None if o.schedule is None else resolve_schedule(
+                                read_schedule(o.schedule, f"{path}.schedule"), scenario.steps)))
     labels = [lab for g in groups for lab in g.traj_labels]
     if len(set(labels)) != len(labels):
         dup = next(lab for lab in labels if labels.count(lab) > 1)

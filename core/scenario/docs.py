@@ -131,11 +131,28 @@ def rules_table() -> str:
     return "\n".join(rows)
 
 
+def schedules_table() -> str:
+    """The markdown table of the learning-rate schedule kinds and their keys, from
+    :mod:`core.optimizers.schedules` (``KINDS``, ``KEYS``)."""
+    from core.optimizers.schedules import KEYS, KINDS
+
+    def key(name: str) -> str:
+        default = KEYS[name][1]
+        shown = "run's steps - warmup" if name == "steps" else "required" if default is None else f"{default:g}"
+        return f"`{name}` ({shown}): {KEYS[name][2]}"
+
+    rows = ["| kind | keys (default: meaning) |", "|---|---|"]
+    for kind, keys in KINDS.items():
+        rows.append(f"| `{kind}` | {'; '.join(key(k) for k in (*keys, 'warmup'))} |")
+    return "\n".join(rows)
+
+
 def docs_blocks() -> dict[str, str]:
     """Marker name -> generated markdown, for ``docs/scenarios.md``."""
     out = {name: key_table(cls) for name, cls in DOC_TABLES.items()}
     out["expect"] = checks_table()
     out["rules"] = rules_table()
+    out["schedules"] = schedules_table()
     return out
 
 

@@ -362,6 +362,13 @@ class StartSpec(Table):
         return data
 
 
+def _schedule(value: Any, path: str = "") -> dict[str, Any]:
+    """``schedule = { kind = ..., ... }``, checked and normalized by :mod:`core.optimizers.schedules`."""
+    from core.optimizers.schedules import read_schedule
+
+    return read_schedule(value, path).table()
+
+
 def _hyper_value(value: Any, path: str) -> float | tuple[float, ...]:
     if isinstance(value, list | tuple):
         if not value:
@@ -390,6 +397,8 @@ class OptimizerSpec(Table):
     batch_size: Int(1, optional=True) = Field(None, description="minibatch gradients of this size (data problems)")
     noise: Num(0.0) = Field(0.0, description="toys: gradient noise model g + noise * xi, xi ~ N(0, I)")
     start: Optional[StartSpec] = Field(None, description="this entry's own start, instead of [start]")
+    schedule: Annotated[Optional[dict[str, Union[str, float, int]]], _reads(_schedule, optional=True)] = Field(
+        None, description="a learning-rate schedule multiplying lr, e.g. { kind = \"cosine\" } (the schedule table below)")
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -410,7 +419,7 @@ class OptimizerSpec(Table):
         for key, value in hyper.items():
             if key not in names:
                 raise LabError(f"{kind} has no hyperparameter {key!r}{suggest(key, names)}; "
-                               f"allowed: {', '.join(names)}, and label, color, batch_size, noise, start", key)
+                               f"allowed: {', '.join(names)}, and label, color, batch_size, noise, start, schedule", key)
             spec = next(h for h in rule.hypers if h.name == key)
             sweep = isinstance(value, tuple)
             for j, v in enumerate(value if sweep else (value,)):

@@ -107,10 +107,16 @@ class ConvergencePanel(QWidget):
         self.per_mode.setVisible(False)
         self.per_mode.toggled.connect(lambda _on: self.refresh())
         self._mode_of = -1  # the trajectory the per-mode view shows
+        self.per_sample = QCheckBox("per sample")
+        self.per_sample.setToolTip("x axis: training samples the gradients used (RunView.samples_per_step), so full-batch "
+                                   "and minibatch runs compare per sample seen as well as per step")
+        self.per_sample.setVisible(False)
+        self.per_sample.toggled.connect(lambda _on: self.refresh())
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title)
         head.addStretch(1)
+        head.addWidget(self.per_sample)
         head.addWidget(self.per_mode)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -132,6 +138,7 @@ class ConvergencePanel(QWidget):
             return
         steps = np.arange(view.steps + 1)
         self.per_mode.setVisible(bool(view.modes))
+        self.per_sample.setVisible(view.samples_per_step is not None)
         modes = self.per_mode.isChecked() and bool(view.modes)
         wanted = self._mode_curves(view, steps) if modes else self._curves(view, steps)
         signature = tuple((w[0], w[4], w[5], w[6], w[3].color().name(), w[3].style()) for w in wanted)
@@ -153,8 +160,10 @@ class ConvergencePanel(QWidget):
         kind = SERIES_NAMES.get(view.series_kind, view.series_kind)
         self.title.setText("<b>Convergence</b>" + (f" per eigenvector of {html.escape(view.labels[self._mode_of])}" if modes else ""))
         self.item.setLabel("left", "|error along each eigenvector|" if modes else kind)
-        self.cursor.setBounds((0, view.steps))
-        self.item.setXRange(0, view.steps, padding=0.02)
+        right = view.steps * max((self._scale(i) for i in range(view.size)), default=1.0)
+        self.cursor.setBounds((0, right))
+        self.item.setXRange(0, right, padding=0.02)
+        self.item.setLabel("bottom", "samples seen" if self._per_sample() else "step")
         data = np.concatenate([np.ravel(w[2]) for w in wanted if not w[5]] or [np.array([1.0])])  # measured only
         ys = data[np.isfinite(data)] if np.isfinite(data).any() else np.array([1.0])
         lo, hi = np.log10(np.nanmin(ys)), np.log10(np.nanmax(ys))
@@ -179,7 +188,9 @@ class ConvergencePanel(QWidget):
         for label, rows in curves.items():
             color = view.colors[view.entry.index(label)] if label in view.entry else "#444"
             for row in np.unique(np.asarray(rows, dtype=float), axis=0):
-                c = pg.PlotDataItem(np.arange(row.size), row, pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
+                owner = view.entry.index(label) if label in view.entry else 0
+                c = pg.PlotDataItem(np.arange(row.size) * self._scale(owner), row,
+                                    pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
                 c.lr_label = label
                 self.lr_view.addItem(c)
                 self.lr_items.append(c)
@@ -200,13 +211,13 @@ class ConvergencePanel(QWidget):
         grouped = collapsed(view)
         for i in range(view.size):
             n = view.last[i] + 1
-            wanted.append((i, steps[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=MEASURED_WIDTH),
+            wanted.append((i, self._x(i, steps)[:n], positive(view.series[:n, i]), pg.mkPen(view.colors[i], width=MEASURED_WIDTH),
                            legend.get(i), 0, False))
         if view.held_out is not None:  # the held-out loss, dotted in the trajectory's colour (one legend entry)
             for k, i in enumerate(range(view.size)):
                 n = view.last[i] + 1
                 pen = pg.mkPen(view.colors[i], width=MEASURED_WIDTH, style=Qt.PenStyle.DotLine)
-                wanted.append((i, steps[:n], positive(view.held_out[:n, i]), pen,
+                wanted.append((i, self._x(i, steps)[:n], positive(view.held_out[:n, i]), pen,
                                "held-out loss" if k == 0 else None, 0, False))
         for i in range(view.size):  # every prediction above every measured curve
             if i in view.theory:
@@ -214,8 +225,8 @@ class ConvergencePanel(QWidget):
                 name = None if i not in legend else "theory" if i in grouped or rate is None else f"theory {rate_text(rate)}"
                 halo, dash = theory_pens(view.colors[i])
                 y = positive(view.theory[i])
-                wanted.append((i, steps, y, halo, None, HALO_Z, True))
-                wanted.append((i, steps, y, dash, name, THEORY_Z, True))
+                wanted.append((i, self._x(i, steps), y, halo, None, HALO_Z, True))
+                wanted.append((i, self._x(i, steps), y, dash, name, THEORY_Z, True))
         return wanted
 
     def _mode_curves(self, view: Any, steps: np.ndarray) -> list[tuple]:
@@ -229,13 +240,13 @@ class ConvergencePanel(QWidget):
         wanted = []
         for j, h in enumerate(m.h):
             color = MODE_COLORS[j % len(MODE_COLORS)]
-            wanted.append((i, steps[:n], positive(m.measured[:n, j]), pg.mkPen(color, width=MEASURED_WIDTH),
+            wanted.append((i, self._x(i, steps)[:n], positive(m.measured[:n, j]), pg.mkPen(color, width=MEASURED_WIDTH),
                            f"h = {h:.3g}: {rate_text(float(m.rates[j]))}", 0, False))
         for j in range(len(m.h)):
             halo, dash = theory_pens(MODE_COLORS[j % len(MODE_COLORS)])
             y = positive(m.predicted[:, j])
-            wanted.append((i, steps, y, halo, None, HALO_Z, True))
-            wanted.append((i, steps, y, dash, "theory" if j == 0 else None, THEORY_Z, True))
+            wanted.append((i, self._x(i, steps), y, halo, None, HALO_Z, True))
+            wanted.append((i, self._x(i, steps), y, dash, "theory" if j == 0 else None, THEORY_Z, True))
         return wanted
 
     def _label_theory(self, view: Any, wanted: list[tuple], lo: float, hi: float) -> None:
@@ -274,7 +285,7 @@ class ConvergencePanel(QWidget):
         if view is None:
             return
         self._setting = True
-        self.cursor.setValue(step)
+        self.cursor.setValue(step * self._scale(self.session.selected))
         self._setting = False
         if self._mode_of >= 0 and self.session.selected != self._mode_of and self.session.selected in view.modes:
             self.refresh()  # the per-mode view follows the selected trajectory
@@ -284,14 +295,28 @@ class ConvergencePanel(QWidget):
             if step <= view.last[i]:
                 v = positive(view.series[step, i : i + 1])[0]
                 if np.isfinite(v):
-                    xs.append(step)
+                    xs.append(step * self._scale(i))
                     ys.append(np.log10(v))  # scatter items take log-mode coordinates as given
                     brushes.append(pg.mkBrush(view.colors[i]))
         self.dots.setData(xs, ys, brush=brushes)
 
+    def _per_sample(self) -> bool:
+        view = self.session.view
+        return self.per_sample.isChecked() and view is not None and view.samples_per_step is not None
+
+    def _scale(self, i: int) -> float:
+        """x units per step of trajectory ``i``: its samples per step on the per-sample axis, else 1."""
+        view = self.session.view
+        if not self._per_sample() or not 0 <= i < len(view.samples_per_step):
+            return 1.0
+        return float(view.samples_per_step[i])
+
+    def _x(self, i: int, steps: np.ndarray) -> np.ndarray:
+        return steps * self._scale(i)
+
     def _scrub(self) -> None:
         if not self._setting:
-            self.session.set_frame(int(round(self.cursor.value())))
+            self.session.set_frame(int(round(self.cursor.value() / self._scale(self.session.selected))))
 
     def set_font_size(self, points: int | None) -> None:
         from lab.style import set_plot_font
