@@ -46,7 +46,7 @@ from core.device import resolve_device
 from core.errors import LabError
 from core.optimizers import Rule, apply_updates, get_rule, make_hyper
 from core.problems.base import Problem
-from core.problems.protocols import HeldOut, ModelView
+from core.problems.protocols import Dropout, HeldOut, ModelView
 from core.randomness import RowStreams
 
 SEED_STRIDE = 1_000_003
@@ -407,6 +407,8 @@ def _scores(problem: Problem, thetas: Tensor, split: str) -> tuple[Tensor, Tenso
 def _evaluate(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: list[tuple[slice, float]],
               minibatch: dict[int, list[int]], full_idx: Tensor, all_full: bool) -> tuple[Tensor, Tensor]:
     """True losses ``[B]`` at ``theta`` and the gradients ``[B, d]`` each trajectory is to use."""
+    if isinstance(problem, Dropout) and problem.dropout > 0:
+        return _evaluate_dropout(problem, theta, t, rng, noisy, minibatch, full_idx)
     if all_full:
         loss, grad = problem.loss_and_grad(theta)
     else:
@@ -429,6 +431,27 @@ def _evaluate(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: 
                 loss, grad = lo, g
             else:
                 loss[at], grad[at] = lo, g
+    for s, sigma in noisy:
+        xi = rng.noise(range(s.start, s.stop), t, theta.shape[1], theta.device).to(theta)
+        grad[s] = grad[s] + sigma * xi
+    return loss, grad
+
+
+def _evaluate_dropout(problem: Problem, theta: Tensor, t: int, rng: _Randomness, noisy: list[tuple[slice, float]],
+                      minibatch: dict[int, list[int]], full_idx: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_evaluate` for a net with dropout: every gradient is the dropped-out net's (masks
+    from the dropout stream of each row, keyed by its seed, the step and the unit-sample index),
+    every recorded loss the whole net's (one forward pass without dropout)."""
+    with torch.no_grad():
+        loss = problem.loss(theta)
+    grad = torch.empty_like(theta)
+    parts = [(full_idx.tolist(), None)] if full_idx.numel() else []
+    parts += [(rows, m) for m, rows in minibatch.items()]
+    for rows, m in parts:
+        idx = None if m is None else rng.minibatch(rows, problem.n_samples, m, t, theta.device)
+        u = rng.uniforms(rows, t, problem.dropout_units(problem.n_samples if m is None else m), theta.device).to(theta)
+        at = rng.index(rows, theta.device)
+        grad[at] = problem.loss_and_grad(theta[at], idx, dropout_u=u)[1]
     for s, sigma in noisy:
         xi = rng.noise(range(s.start, s.stop), t, theta.shape[1], theta.device).to(theta)
         grad[s] = grad[s] + sigma * xi

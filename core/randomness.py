@@ -53,7 +53,7 @@ _M0, _M1 = 0xD2511F53, 0xCD9E8D57  # Philox multipliers
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
 ROUNDS = 10
 CHUNK = 1 << 13  # Philox blocks per elementwise pass on the CPU
-NOISE, PERMUTATION = 0, 1  # the counter's stream word
+NOISE, PERMUTATION, DROPOUT = 0, 1, 2  # the counter's stream word
 
 
 def row_keys(seeds: Sequence[int], device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
@@ -249,6 +249,11 @@ class RowStreams:
             block = normals(self.keys(rows, device), step, ahead, dim)
             self._noise[rows] = first, block = step, block
         return block[:, step - first]
+
+    def uniforms(self, rows: Sequence[int], step: int, count: int, device: torch.device | str = "cpu") -> Tensor:
+        """``[len(rows), count]`` uniforms of this step on the dropout stream (a net's masks:
+        index ``j`` of step ``t`` is a function of ``(seed, t, j)`` alone)."""
+        return uniforms(self.keys(rows, device), step, count, DROPOUT)
 
     def minibatch(self, rows: Sequence[int], n: int, m: int, step: int, device: torch.device | str = "cpu") -> Tensor:
         """Sample indices ``[len(rows), m]`` of this step."""

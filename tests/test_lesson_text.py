@@ -279,3 +279,17 @@ def test_ridge_three_ways_reaches_one_point_three_ways_and_adamw_another():
     assert point(w) == "(1.615, -0.532)" and "(1.615, -0.532), 0.39 away" in text
     assert f"{float((w - primal).norm()):.2f}" == "0.39"
     assert s.optimizers[0].hyper["weight_decay"] == 2 * lam == 0.5
+
+
+def test_heart_dropout_quotes_both_runs():
+    from core.engine import Group, run
+    from core.problems import make_problem
+
+    s, text = _lesson("heart_dropout")
+    r = _run(s)
+    assert f"{float(r.loss[-1, 0]):.3f}" == "0.091" and f"{float(r.test_loss[-1, 0]):.2f}" == "0.67"
+    assert "training loss is 0.091" in text and "held-out loss 0.67" in text
+    p = make_problem("heart_net", dict(s.problem.params, dropout=0.0))  # what the last beat sets
+    plain = run(p, [Group("adam", "adam", [{"lr": 0.01}], p.initial_point(s.seed)[None])], s.steps)
+    assert f"{float(plain.loss[-1, 0]):.3f}" == "0.012" and f"{float(plain.test_loss[-1, 0]):.2f}" == "0.98"
+    assert "(0.012 without dropout)" in text and "climbed to 0.98" in text and "(without dropout: 0.012 and 0.98)" in text

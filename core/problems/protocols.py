@@ -116,6 +116,16 @@ class ParameterLayout(Protocol):
 
 
 @runtime_checkable
+class Dropout(Protocol):
+    """Training-time dropout: probability ``dropout`` (0: none); ``dropout_units(m)`` uniforms per row
+    and step for ``m`` samples, passed to ``loss(theta, batch, dropout_u=u)`` for the gradient only."""
+
+    dropout: float
+
+    def dropout_units(self, samples: int) -> int: ...
+
+
+@runtime_checkable
 class HeldOut(Protocol):
     """A held-out split: ``n_test`` rows (0: none) and ``held_out(theta[B, d]) -> (loss [B],
     accuracy [B] or None for regression)`` on them, the same loss as training, without gradients;
@@ -130,4 +140,4 @@ class HeldOut(Protocol):
     def scores(self, theta: Tensor, split: str = "train") -> tuple[Tensor, Tensor | None]: ...
 
 
-__all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "HeldOut", "ModelView", "ParameterLayout", "PlaneEvaluator"]
+__all__ = ["BatchLoss", "ConstantHessian", "DataProblem", "Dropout", "HeldOut", "ModelView", "ParameterLayout", "PlaneEvaluator"]
