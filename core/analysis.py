@@ -63,6 +63,9 @@ class RunView:
     #: [T+1, B] the loss on the held-out split (nets with a test split), drawn beside the training
     #: loss when the convergence panel shows the loss; None otherwise
     held_out: np.ndarray | None = None
+    #: [T+1, B, L] the norm of the used gradient per layer (nets; Run.layer_grad_norm) and the layers' names
+    layer_grad_norm: np.ndarray | None = None
+    layer_names: list[str] = field(default_factory=list)
     #: [B] training samples one step of each trajectory uses (its minibatch size, or n for full
     #: batch): the convergence panel's "per sample" x-axis; None for problems without data
     samples_per_step: np.ndarray | None = None
@@ -113,6 +116,8 @@ class RunView:
                        coords=coords, off_plane=off, plane_value=plane, loss=loss, series=np.asarray(series, dtype=float), series_kind=kind,
                        last=last, diverged=run.diverged_step.numpy() >= 0, grad=grad, curve_grad=curve_grad,
                        held_out=run.test_loss.numpy() if run.test_loss is not None and kind == "loss" else None)
+        if run.layer_grad_norm is not None:
+            view.layer_grad_norm, view.layer_names = run.layer_grad_norm.numpy(), list(run.layer_names)
         if run.samples_seen is not None and run.steps >= 1:
             view.samples_per_step = run.samples_seen[1].numpy().astype(float)
         view.theory, view.rates, view.worst_rates, view.modes = _theory(result, view)

@@ -188,3 +188,22 @@ def test_the_convergence_panel_plots_per_sample_seen_after_a_click(window, qtbot
     xs, _ = panel.dots.getData()
     assert sorted(xs.tolist()) == sorted((40 * per_step[: len(xs)]).tolist())
     assert panel.cursor.value() == 40 * per_step[0]
+
+
+def test_the_convergence_panel_shows_the_gradient_per_layer_after_a_click(window, qtbot):
+    """vanishing_gradients: a real click on "per layer" draws the followed trajectory's gradient
+    norm of each of its 7 layers (Run.layer_grad_norm), the input layer's far below the output's."""
+    from PyQt6.QtCore import Qt
+
+    opened(window, ROOT / "scenarios" / "vanishing_gradients.toml")
+    panel, view = window.panels.panel("convergence"), window.session.view
+    assert panel.per_layer.isVisible() and view.layer_names == [f"layer{k}" for k in range(1, 8)]
+    qtbot.mouseClick(panel.per_layer, Qt.MouseButton.LeftButton)
+    assert len(panel.curves) == 7 and "gradient per layer" in panel.title.text()
+    for k, c in enumerate(panel.curves):
+        _, y = c.getData()  # the plot is log-scaled: getData gives log10 of what was set
+        np.testing.assert_allclose(y, np.log10(view.layer_grad_norm[: len(y), 0, k]), rtol=1e-12)
+    first, last = view.layer_grad_norm[0, 0, 0], view.layer_grad_norm[0, 0, -1]
+    assert first < 1e-3 * last
+    qtbot.mouseClick(panel.per_layer, Qt.MouseButton.LeftButton)  # back to the loss
+    assert len(panel.curves) >= 1 and "gradient per layer" not in panel.title.text()

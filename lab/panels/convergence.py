@@ -107,6 +107,12 @@ class ConvergencePanel(QWidget):
         self.per_mode.setVisible(False)
         self.per_mode.toggled.connect(lambda _on: self.refresh())
         self._mode_of = -1  # the trajectory the per-mode view shows
+        self.per_layer = QCheckBox("per layer")
+        self.per_layer.setToolTip("the norm of the gradient of each layer of the selected trajectory (nets): "
+                                  "vanishing gradients shrink layer by layer towards the input")
+        self.per_layer.setVisible(False)
+        self.per_layer.toggled.connect(lambda _on: self.refresh())
+        self._layers = False  # the per-layer view is shown
         self.per_sample = QCheckBox("per sample")
         self.per_sample.setToolTip("x axis: training samples the gradients used (RunView.samples_per_step), so full-batch "
                                    "and minibatch runs compare per sample seen as well as per step")
@@ -116,6 +122,7 @@ class ConvergencePanel(QWidget):
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title)
         head.addStretch(1)
+        head.addWidget(self.per_layer)
         head.addWidget(self.per_sample)
         head.addWidget(self.per_mode)
         lay = QVBoxLayout(self)
@@ -139,8 +146,11 @@ class ConvergencePanel(QWidget):
         steps = np.arange(view.steps + 1)
         self.per_mode.setVisible(bool(view.modes))
         self.per_sample.setVisible(view.samples_per_step is not None)
-        modes = self.per_mode.isChecked() and bool(view.modes)
-        wanted = self._mode_curves(view, steps) if modes else self._curves(view, steps)
+        self.per_layer.setVisible(view.layer_grad_norm is not None)
+        self._layers = self.per_layer.isChecked() and view.layer_grad_norm is not None
+        modes = self.per_mode.isChecked() and bool(view.modes) and not self._layers
+        wanted = (self._layer_curves(view, steps) if self._layers else self._mode_curves(view, steps) if modes
+                  else self._curves(view, steps))
         signature = tuple((w[0], w[4], w[5], w[6], w[3].color().name(), w[3].style()) for w in wanted)
         if signature == self._signature:  # same curves (a knob moved): new data in place
             for c, w in zip(self.curves, wanted):
@@ -158,8 +168,10 @@ class ConvergencePanel(QWidget):
                 self.curves.append(c)
                 self.owner.append(i)
         kind = SERIES_NAMES.get(view.series_kind, view.series_kind)
-        self.title.setText("<b>Convergence</b>" + (f" per eigenvector of {html.escape(view.labels[self._mode_of])}" if modes else ""))
-        self.item.setLabel("left", "|error along each eigenvector|" if modes else kind)
+        of = html.escape(view.labels[self._mode_of]) if self._mode_of >= 0 else ""
+        self.title.setText("<b>Convergence</b>" + (f" per eigenvector of {of}" if modes else f": gradient per layer of {of}"
+                                                   if self._layers else ""))
+        self.item.setLabel("left", "|error along each eigenvector|" if modes else "|gradient| of each layer" if self._layers else kind)
         right = view.steps * max((self._scale(i) for i in range(view.size)), default=1.0)
         self.cursor.setBounds((0, right))
         self.item.setXRange(0, right, padding=0.02)
@@ -249,11 +261,23 @@ class ConvergencePanel(QWidget):
             wanted.append((i, self._x(i, steps), y, dash, "theory" if j == 0 else None, THEORY_Z, True))
         return wanted
 
+    def _layer_curves(self, view: Any, steps: np.ndarray) -> list[tuple]:
+        """The selected trajectory's gradient norm per layer (``RunView.layer_grad_norm``), input
+        layer first, one colour per layer."""
+        i = min(max(self.session.selected, 0), view.size - 1)
+        self._mode_of = i
+        n = view.last[i] + 1
+        return [(i, self._x(i, steps)[:n], positive(view.layer_grad_norm[:n, i, k]),
+                 pg.mkPen(MODE_COLORS[k % len(MODE_COLORS)], width=MEASURED_WIDTH), name, 0, False)
+                for k, name in enumerate(view.layer_names)]
+
     def _label_theory(self, view: Any, wanted: list[tuple], lo: float, hi: float) -> None:
         """Each prediction's own rate, written beside it where it leaves the shown range (or at its end)."""
         for t in self.labels:
             self.item.removeItem(t)
         self.labels = []
+        if self._layers:
+            return
         dashes = [w for w in wanted if w[5] and w[3].style() == Qt.PenStyle.CustomDashLine]
         if self._mode_of >= 0:
             named = [(w, rate_text(float(r))) for w, r in zip(dashes, view.modes[self._mode_of].rates)]
@@ -287,7 +311,7 @@ class ConvergencePanel(QWidget):
         self._setting = True
         self.cursor.setValue(step * self._scale(self.session.selected))
         self._setting = False
-        if self._mode_of >= 0 and self.session.selected != self._mode_of and self.session.selected in view.modes:
+        if self._mode_of >= 0 and self.session.selected != self._mode_of and (self._layers or self.session.selected in view.modes):
             self.refresh()  # the per-mode view follows the selected trajectory
             return
         xs, ys, brushes = [], [], []
