@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.style import CAPTION_PT, LECTURE_CAPTION_PT
+from lab.style import CAPTION_PT, LECTURE_MAX_PT, lecture_caption_points, lecture_points
 
-LECTURE_FONT_PT = 20
+#: the plots' point size on a 1080-line screen (smaller screens get less: :func:`lab.style.lecture_points`)
+LECTURE_FONT_PT = LECTURE_MAX_PT
 
 
 class Lecture:
@@ -25,6 +26,7 @@ class Lecture:
         self.index = -1
         self.base: Any = None  # the scenario the beats' sets apply to (core.scenario.Scenario)
         self.timeline: tuple | None = None  # the file's beats, kept while the lecture plays them
+        self.points = LECTURE_FONT_PT  # the plots' point size of the lecture now shown (from its screen)
         self.session.frame_changed.connect(self._reached)
 
     @property
@@ -53,9 +55,13 @@ class Lecture:
         w.controls.hide()
         w.menuBar().hide()
         w.statusBar().hide()
-        w.panels.set_font_size(LECTURE_FONT_PT)  # every panel's ticks, axis labels, legends, colour bar
-        w.caption.set_point_size(LECTURE_CAPTION_PT, background="#fffbe6")
-        w.player.set_font_size(LECTURE_FONT_PT - 4)
+        screen = w.screen()
+        height = screen.geometry().height() if screen is not None else 1080  # the projector's lines
+        self.points = lecture_points(height)
+        w.panels.set_font_size(self.points)  # every panel's ticks, axis labels, legends, colour bar
+        w.caption.set_point_size(lecture_caption_points(height), background="#fffbe6")
+        w.player.set_font_size(self.points - 4)
+        w.explain.set_lecture(True)  # the caption bar carries the beat
         w.showFullScreen()
         self.reset()
         self.session.set_frame(0)
@@ -75,6 +81,7 @@ class Lecture:
         w.panels.set_font_size(None)  # pyqtgraph's defaults again: nothing carries into an export
         w.caption.set_point_size(CAPTION_PT)
         w.player.set_font_size(None)
+        w.explain.set_lecture(False)
         w.panels.highlight(None)
         if self.base is not None and self.base != self.session.scenario:
             # back to the scenario as it was before the lecture's knob changes (not an edit either)
@@ -92,7 +99,8 @@ class Lecture:
             # that only work together, such as a new optimizer list and then its second lr); a
             # beat's knob change is part of the file's story, not an unsaved edit
             self.session.set_many([b.set for b in beats[: k + 1]], base=self.base, sync=True, edit=False)
-        self.window.caption.setText(beat.caption)
+        self.window.explain.beat_shown(k)  # a predict beat asks first (lab.explain)
+        self.window.caption.setText(self.window.explain.text_for(k))
         self.window.panels.highlight(beat.highlight)
         if beat.panel:
             self.window.panels.panel(beat.panel).setVisible(True)
@@ -100,6 +108,8 @@ class Lecture:
             self.window.player.pause()
 
     def next(self) -> None:
+        if self.window.explain.reveal():  # a predict beat's question: this key reveals its caption
+            return
         beats = self.beats
         player = self.window.player
         if self.index + 1 >= len(beats):
@@ -111,7 +121,7 @@ class Lecture:
             self.session.set_frame(nxt.step)
             self.activate(self.index + 1)
         else:
-            player.stop_at = nxt.step if nxt.pause else None
+            player.stop_at = nxt.step if nxt.pause or nxt.predict else None
             player.play()
 
     def previous(self) -> None:

@@ -1,15 +1,17 @@
-"""The main window: controls on the left, the panels in the middle, the player and the caption
-below; File / View / Scenario menus; keyboard shortcuts; lecture mode; save and export.
+"""The main window: controls on the left, the panels in the middle, the explanation pane
+(:mod:`lab.explain`) on the right, the player and the caption below; File / View / Scenario
+menus; keyboard shortcuts; lecture mode; save and export.
 
 Shortcuts: Space play/pause, Left/Right one step, Home/End first/last step, PageDown/N next beat,
-PageUp/P previous beat, F5 lecture mode, Esc leave it, Ctrl+O open, Ctrl+S save, Ctrl+E export PNG, Ctrl+Shift+E export GIF.
+PageUp/P previous beat (the first N, PageDown or Space at a predict beat reveals its caption), F2 the
+explanation pane, F5 lecture mode, Esc leave it, Ctrl+O open, Ctrl+S save, Ctrl+E export PNG, Ctrl+Shift+E export GIF.
 They are the window's own (every menu action is also added to the window), so they work in lecture
 mode with the menu bar hidden; a focused editor keeps the keys it uses (a slider its arrows and
 Home/End, a text field those and Space), and Enter in a field hands the keys back to the window.
 
 The window opens at a size that fits the screen's available geometry and stays resizable; the
-caption bar and the player's loss line have fixed heights (long text is elided, the whole text is
-the tooltip), so the layout never jumps during playback. Shipped lessons (:data:`scenarios.FOLDER`)
+caption bar (sized for the lesson's longest caption, which wraps in full) and the player's loss
+line have fixed heights, so the layout never jumps during playback. Shipped lessons (:data:`scenarios.FOLDER`)
 are never overwritten: saving one asks for a new file in :func:`user_folder`.
 """
 
@@ -35,8 +37,9 @@ from scenarios import FOLDER as SHIPPED  # the lessons shipped with the program
 APP_NAME = "Loss Landscape Lab"
 #: the size the window asks for on a screen that has room; smaller screens get their available area
 PREFERRED_SIZE = (1500, 900)
-#: the lines the caption bar always has room for
+#: the lines the caption bar always has room for, and the most it grows to for a lesson's longest caption
 CAPTION_LINES = 2
+MAX_CAPTION_LINES = 4
 
 #: keys the window's player shortcuts use that a focused editor keeps (no modifiers)
 _ARROWS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home, Qt.Key.Key_End)
@@ -75,13 +78,17 @@ def _lines_height(fm: QFontMetrics, lines: int) -> int:
 
 
 class Caption(QLabel):
-    """The caption bar: a fixed height of :data:`CAPTION_LINES` lines at its font, word wrapped;
-    a longer text is elided with "…" (the whole text is the tooltip), so the panels above never
-    move as the captions change during playback."""
+    """The caption bar, word wrapped, of a fixed height: room for the longest text the lesson will
+    show (:meth:`reserve`: its title, captions and questions, at the bar's font and width), at least
+    :data:`CAPTION_LINES` and at most :data:`MAX_CAPTION_LINES` lines. So every shipped caption is
+    shown in full, and the panels above never move as the captions change during playback; only a
+    text longer than the maximum is elided with "…" (the whole text is the tooltip)."""
 
     def __init__(self) -> None:
         super().__init__("")
         self.full = ""
+        self._reserved: list[str] = []
+        self._lines = CAPTION_LINES
         self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -94,7 +101,24 @@ class Caption(QLabel):
         font.setPointSize(points)
         self.setFont(font)
         self._pad = pad
-        self.setFixedHeight(_lines_height(QFontMetrics(font), CAPTION_LINES) + 2 * pad + 4)
+        self._size()
+
+    def reserve(self, texts: Any) -> None:
+        """The texts this bar will show: its height is fixed for the longest of them."""
+        self._reserved = [t for t in texts if t]
+        self._size()
+
+    def _size(self) -> None:
+        fm = QFontMetrics(self.font())
+        width = max(self.width() - 2 * self._pad - 4, 40)
+        flags = int(Qt.TextFlag.TextWordWrap.value)
+        lines = CAPTION_LINES
+        for t in self._reserved:
+            need = fm.boundingRect(QRect(0, 0, width, 100000), flags, t).height()
+            while lines < MAX_CAPTION_LINES and need > _lines_height(fm, lines):
+                lines += 1
+        self._lines = lines
+        self.setFixedHeight(_lines_height(fm, lines) + 2 * self._pad + 4)
         self._fit()
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
@@ -111,13 +135,16 @@ class Caption(QLabel):
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
-        self._fit()
+        if event.size().width() != event.oldSize().width():
+            self._size()  # the lines the reserved texts need at the new width
+        else:
+            self._fit()
 
     def _fit(self) -> None:
         text = self.full
         fm = QFontMetrics(self.font())
         width = max(self.width() - 2 * self._pad - 4, 40)
-        room = _lines_height(fm, CAPTION_LINES)
+        room = _lines_height(fm, self._lines)
 
         def fits(t: str) -> bool:
             flags = int(Qt.TextFlag.TextWordWrap.value)
@@ -172,6 +199,9 @@ class MainWindow(QMainWindow):
         #: the scenario as its file says it (set on open): a different problem kind makes the
         #: file's title and captions stale (:meth:`stale`)
         self.origin: Any = None
+        from lab.explain import ExplainPane
+
+        self.explain = ExplainPane(self)  # title, description, beats beside the plots (lab.explain)
         self.banner = Banner()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
@@ -187,8 +217,9 @@ class MainWindow(QMainWindow):
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.addWidget(self.controls)
         self.split.addWidget(self.panels)
+        self.split.addWidget(self.explain)
         self.split.setStretchFactor(1, 1)
-        self.split.setSizes([370, 1130])
+        self.split.setSizes([370, 810, 320])
         central = QWidget()
         col = QVBoxLayout(central)
         col.setContentsMargins(2, 2, 2, 2)
@@ -212,6 +243,7 @@ class MainWindow(QMainWindow):
         self.session.frame_changed.connect(self._caption_for)
         self.session.scenario_changed.connect(self._title)
         self.session.scenario_changed.connect(lambda: self._caption_for(self.session.frame))
+        self.session.scenario_changed.connect(self._reserve_captions)
         self.fit_screen()
 
     def fit_screen(self) -> None:
@@ -221,7 +253,8 @@ class MainWindow(QMainWindow):
         w, h = min(PREFERRED_SIZE[0], area.width()), min(PREFERRED_SIZE[1], area.height())
         self.resize(w, h)
         self.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
-        self.split.setSizes([min(370, w // 4), w - min(370, w // 4)])
+        side, pane = min(370, w // 4), min(320, w // 5)
+        self.split.setSizes([side, w - side - pane, pane])
 
     # -- menus and keys ----------------------------------------------------------------------------
     def _menus(self) -> None:
@@ -251,6 +284,11 @@ class MainWindow(QMainWindow):
         actc = QAction("&Controls", self, checkable=True, checked=True)
         actc.toggled.connect(self.controls.setVisible)
         view.addAction(actc)
+        self.explain_action = QAction("&Explanation", self, checkable=True, checked=True)
+        self.explain_action.setShortcut(QKeySequence("F2"))
+        self.explain_action.toggled.connect(self.explain.setVisible)
+        view.addAction(self.explain_action)
+        self.addAction(self.explain_action)  # F2 works with the menu bar hidden
         view.addSeparator()
         self.panel_actions = {}
         for name in self.panels.panels:  # lab.panels.names.PANEL_NAMES, in order
@@ -269,7 +307,8 @@ class MainWindow(QMainWindow):
             self.addAction(act)  # PageDown/PageUp/F5 work with the menu bar hidden (lecture mode)
 
     def _shortcuts(self) -> None:
-        keys = {"Space": self.player.toggle, "Right": lambda: self.player.step(1), "Left": lambda: self.player.step(-1),
+        keys = {"Space": lambda: self.explain.reveal() or self.player.toggle(),  # a predict beat's answer first
+                "Right": lambda: self.player.step(1), "Left": lambda: self.player.step(-1),
                 "Home": lambda: self.session.set_frame(0), "End": lambda: self.session.set_frame(self.session.steps),
                 "N": self.lecture.next, "P": self.lecture.previous, "Escape": self.lecture.leave}
         self._keys = []
@@ -476,19 +515,26 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{title}[*] - {APP_NAME}")
         self.setWindowModified(bool(self.session.dirty))
 
+    def _reserve_captions(self) -> None:
+        """The caption bar's height for this lesson's texts (:meth:`Caption.reserve`)."""
+        sc = self.session.scenario
+        beats = getattr(sc, "beats", ()) or ()
+        texts = [getattr(sc, "title", "") or ""] + [t for b in beats for t in (b.caption, getattr(b, "predict", None)) if isinstance(t, str)]
+        self.caption.reserve(texts)
+
     def _caption_for(self, step: int) -> None:
         """Outside lecture mode the caption follows the timeline: the last beat at or before the
         step; once the problem kind changed (:meth:`stale`) it says the captions are not for it."""
         if self.lecture.active:
+            if self.lecture.index >= 0 and not self.stale():  # the beat's live fields follow the frame
+                self.caption.setText(self.explain.text_for(self.lecture.index))
             return
         if self.stale():
             self.caption.setText(self.stale_note())
             return
         beats = getattr(self.session.scenario, "beats", ()) or ()
-        text = ""
-        for b in beats:
-            if b.step <= step:
-                text = b.caption
+        k = self.explain.beat_at(step)  # its question while it asks, else its caption, fields filled
+        text = "" if k is None else self.explain.text_for(k)
         if not beats and self.session.scenario is not None and step == 0:
             text = self.session.scenario.title
         self.caption.setText(text)

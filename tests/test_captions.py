@@ -111,7 +111,7 @@ def test_every_shipped_caption_still_parses_and_plain_ones_render_as_before():
     for path in sorted(SCENARIOS.glob("*.toml")):
         s = load(path)
         for b in s.beats:
-            for text in (b.caption,):
+            for text in (b.caption, b.predict or ""):
                 pieces = captions.parse(text)
                 if not captions.has_fields(text):
                     assert "".join(pieces) == text.replace("{{", "{").replace("}}", "}"), path.name
@@ -163,11 +163,12 @@ def test_main_check_fails_a_lesson_whose_caption_names_no_field(tmp_path):
     """The lesson's own run fills every field, or ``main.py check`` fails it, at the beat's path."""
     from commands.run import check_file
 
-    good = TOML + '[[beats]]\nstep = 2\ncaption = "GD lr=0.21 diverges at step {diverged_step[GD lr=0.21]}"\n'
+    good = TOML + '[[beats]]\nstep = 2\ncaption = "GD lr=0.21 diverges at step {diverged_step[GD lr=0.21]}"\n' \
+        'predict = "Which one diverges, at {lr[GD lr=0.21]}?"\n'
     (tmp_path / "good.toml").write_text(good)
     ok, line = check_file(tmp_path / "good.toml")
     assert ok, line
-    for key, text in (("caption", "{diverged_stp[GD lr=0.21]}"), ("caption", "{loss[Adam]}")):
+    for key, text in (("caption", "{diverged_stp[GD lr=0.21]}"), ("predict", "{loss[Adam]}")):
         bad = TOML + f'[[beats]]\nstep = 2\n{key} = "{text}"\n'
         (tmp_path / "bad.toml").write_text(bad)
         ok, line = check_file(tmp_path / "bad.toml")

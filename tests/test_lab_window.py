@@ -261,7 +261,7 @@ def test_the_window_fits_the_available_screen(qtbot, monkeypatch, two_d, size):
 
 
 def test_lecture_mode_scales_every_text_and_restores_it(window, qtbot, two_d):
-    from lab.lecture import LECTURE_FONT_PT
+    from lab.style import LECTURE_MIN_PT
 
     opened(window, two_d)
     active(window, qtbot)
@@ -277,6 +277,8 @@ def test_lecture_mode_scales_every_text_and_restores_it(window, qtbot, two_d):
     legend0, ticks0, caption0 = sizes()
     assert legend0 and ticks0 == [None, None, None]
     qtbot.keyClick(window, Qt.Key.Key_F5)
+    LECTURE_FONT_PT = window.lecture.points  # noqa: N806 - the size for this screen (lab.style.lecture_points)
+    assert LECTURE_FONT_PT >= LECTURE_MIN_PT
     legend, ticks, caption = sizes()
     assert set(legend) == {f"{LECTURE_FONT_PT}pt"}  # legends were left at 9 pt before
     assert ticks == [LECTURE_FONT_PT] * 3  # tick labels, the colour bar's too

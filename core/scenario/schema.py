@@ -458,13 +458,16 @@ FIXED_BY_BEATS = ("beats", "expect", "format", "title", "description")
 
 class Beat(Table):
     """One ``[[beats]]`` entry of the lecture timeline: when the player reaches ``step`` it shows
-    ``caption``, pauses if ``pause``, emphasises ``highlight``, brings ``panel`` to the front and
+    ``caption`` (after asking ``predict`` first, when given), pauses if ``pause``, emphasises ``highlight``, brings ``panel`` to the front and
     applies ``set`` (key path -> new value; the GUI re-runs from there)."""
 
     sparse: ClassVar[tuple[str, ...]] = ("set",)
 
     step: Int(0) = Field(description="the step the beat happens at")
-    caption: Text = Field("", description="shown while the beat is current")
+    caption: Text = Field("", description="shown while the beat is current; {...} fields are filled from the run "
+                                           "(docs/scenarios.md, Caption fields)")
+    predict: OptText = Field(None, description="a question for the audience: at this beat the player pauses and shows it, "
+                                               "the caption is revealed by the next key press (N, PageDown, Space)")
     pause: Bool = Field(False, description="the player stops here until the presenter continues")
     highlight: OptText = Field(None, description="a trajectory or optimizer label to emphasise")
     panel: OptPanel = Field(None, description="the panel brought to the front")
