@@ -123,7 +123,8 @@ class RunView:
         view.theory, view.rates, view.worst_rates, view.modes = _theory(result, view)
         from core.scenario.build import lr_curves  # noqa: PLC0415 (build imports the engine, which the views need not)
 
-        view.lr_curves = {k: v.numpy() for k, v in lr_curves(result.scenario).items()}
+        scenario = getattr(result, "scenario", None)  # a bare result (a run and a surface) has no schedules
+        view.lr_curves = {} if scenario is None else {k: v.numpy() for k, v in lr_curves(scenario).items()}
         return view
 
 
