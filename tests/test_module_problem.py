@@ -189,3 +189,22 @@ def test_filter_normalization_slices_every_layer_type_along_its_first_dimension(
         else:
             assert torch.count_nonzero(D[name]) == 0, name
     assert [n for n, s in p.shapes if len(s) >= 2] == ["emb.weight", "conv.weight", "out.weight"]
+
+
+def test_a_module_s_landscape_equals_the_module_evaluated_point_by_point():
+    """The grid path (vmap over functional_call, chunked) against plain torch at every point of
+    a small plane: the same operations per point, so 1e-12 relative holds on any x86 CPU."""
+    from core.landscape import compute_surface
+
+    X, y = _blobs(40)
+    p = from_module(_model(), "cross_entropy", X, y)
+    theta = flatten(_model())
+    s = compute_surface(p, directions="random", center=theta, resolution=7, seed=2, chunk=5)
+    d1, d2, theta = s.d1, s.d2, s.theta0
+    for i, a in enumerate(s.alphas):
+        for j, b in enumerate(s.betas):
+            m = _model()
+            torch.nn.utils.vector_to_parameters(theta + float(a) * d1 + float(b) * d2, m.parameters())
+            with torch.no_grad():
+                want = nn.functional.cross_entropy(m(X), y)
+            assert abs(float(s.values[j, i]) - float(want)) <= 1e-12 * float(want), (i, j)
