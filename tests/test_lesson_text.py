@@ -307,3 +307,18 @@ def test_edge_of_stability_quotes_its_catapult_within_the_cpu_to_cpu_spread():
     assert f"{float(loss[95:k].min()):.2f}" == "0.07"
     assert "the loss jumps from 0.07 to about 2" in text and "from 0.07 to about 2 and the sharpness fell" in text
     assert "(107 to 110), its peak (2.2 to 2.4)" in text
+
+
+def test_net13_moons_he_beat_quotes_which_starts_escape():
+    from core.engine import Group, run
+    from core.problems import make_problem
+
+    s, text = _lesson("net13_moons")
+    p = make_problem("net13", dict(s.problem.params, init="he"))  # what the last beat sets
+    starts = torch.stack([p.initial_point(seed) for seed in s.start.init])
+    r = run(p, [Group("gd", "gd", [{"lr": 1.0}], starts), Group("adam", "adam", [{"lr": 0.05}], starts)], s.steps)
+    final = r.loss[-1]
+    low = [[seed for k, seed in enumerate(s.start.init) if float(final[g * 5 + k]) < 0.05] for g in (0, 1)]
+    assert low == [[3, 4], [3]] and "GD escapes from seeds 3 and 4 and Adam from seed 3 only" in text
+    others = [float(v) for k, v in enumerate(final.tolist()) if (k < 5 and k not in (3, 4)) or (k >= 5 and k - 5 != 3)]
+    assert all(0.15 < v < 0.18 for v in others) and "stall near 0.17" in text
