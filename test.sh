@@ -25,7 +25,9 @@ if [ $# -eq 0 ]; then
   echo "test: numeric tests again with ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2" >&2
   ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 .venv/bin/python -m pytest -q -p no:cacheprovider \
     tests/test_engine.py tests/test_optimizers.py tests/test_theory.py tests/test_linear.py tests/test_landscape.py \
-    tests/test_neural.py tests/test_spectra.py tests/test_scenarios_check.py || status=$?
+    tests/test_neural.py tests/test_spectra.py tests/test_scenarios_check.py tests/test_activations.py \
+    tests/test_losses.py tests/test_held_out.py tests/test_dropout.py tests/test_randomness.py tests/test_schedules.py \
+    tests/test_module_problem.py tests/test_lesson_text.py || status=$?
 fi
 if command -v xvfb-run >/dev/null 2>&1; then
   # exit 5 = no test selected (e.g. when "$@" narrows the run to non-GL tests): not a failure

@@ -57,7 +57,7 @@ STATE_FLOATS = 12  # per row and parameter: theta, its update, the gradient, opt
 PROBE_ROWS = 128
 PROBE_SMALL = 8
 PROBE_BYTES = 16 << 20
-PROBE_STEPS = 2
+PROBE_STEPS = 3
 LANDSCAPE_PROBE = 1024  # landscape points evaluated in one timed call
 SHARPNESS_POINTS = 33  # core.scenario.build.sharpness_every: about 32 points along a run, and the last
 HOST_FLOATS_PER_POINT = 4  # landscape: values, accuracy, the two coordinate axes' grid (float64)
@@ -365,11 +365,13 @@ def _probe_steps(problem: Any, groups: list, kw: dict, device: torch.device) -> 
     gen = iterate(problem, groups, PROBE_STEPS + 1, progress_every=1, **args)
     next(gen)  # the warm-up step: first calls, CUDA start-up
     _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(PROBE_STEPS):
-        next(gen)
-    _sync(device)
-    per_step = (time.perf_counter() - t0) / PROBE_STEPS
+    times = []
+    for _ in range(PROBE_STEPS):  # each step timed alone, the fastest kept: another job's burst on a
+        t0 = time.perf_counter()  # shared machine must not multiply the estimate (its slope below
+        next(gen)                 # extrapolates a slow probe step to every trajectory)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    per_step = min(times)
     try:
         next(gen)
     except StopIteration as stop:

@@ -136,7 +136,8 @@ def test_the_registry_is_complete_at_import():
     out = subprocess.run([sys.executable, "-c", "from core.problems import PROBLEMS; print(' '.join(sorted(PROBLEMS)))"],
                          capture_output=True, text=True, check=True, timeout=120,
                          cwd=pathlib.Path(__file__).resolve().parents[1]).stdout.split()
-    assert out == sorted(ALL_KINDS) and set(PROBLEMS) == set(ALL_KINDS)
+    # "module" runs a user's Python file and needs trust and files: tests/test_module_problem.py builds it
+    assert out == sorted([*ALL_KINDS, "module"]) and set(PROBLEMS) == set(ALL_KINDS) | {"module"}
 
 
 def test_each_problem_offers_exactly_its_protocols():
@@ -150,6 +151,14 @@ def test_each_problem_offers_exactly_its_protocols():
         assert isinstance(p, BatchLoss), kind
         got = {proto for proto in (DataProblem, ConstantHessian, ModelView, PlaneEvaluator) if isinstance(p, proto)}
         assert got == offers.get(kind, set()), kind
+    import torch
+    from torch import nn
+
+    from core.problems.module import from_module
+
+    X = torch.randn(8, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = from_module(nn.Linear(2, 1), "mse", X, X[:, 0])  # your own module: data, no model view or plane evaluator
+    assert {proto for proto in (DataProblem, ConstantHessian, ModelView, PlaneEvaluator) if isinstance(m, proto)} == {DataProblem}
 
 
 def test_constant_hessian_eigenbasis_rebuilds_the_hessian_and_the_stationary_point_is_stationary():
