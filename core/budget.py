@@ -14,7 +14,10 @@ part, and a rough wall time. Memory is counted from what the engine and the anal
 - ``state``: the iterate, its update, the gradient and the optimizer's buffers, about ``12 B d``;
 - ``bookkeeping``: labels, hyperparameter rows and summary entries, about 1 kB per trajectory;
 - ``landscape``: the slice's grid (``resolution^2`` points, four float64 arrays) plus its chunks;
-- ``sharpness``: the Lanczos basis and the cached Hessian-vector constants (small).
+- ``sharpness``: the Lanczos basis and the cached Hessian-vector constants (small);
+- ``scoring``: for nets with recorded parameters, the training accuracy and held-out loss and
+  accuracy records (``3 (steps + 1) B`` floats) and the chunk of forward passes that scores them
+  after the run (``core.problems.neural.HELD_OUT_BYTES``, about three activation buffers of it).
 
 The time is measured, not guessed: a probe runs the engine for a few steps on a subset of the
 trajectories (two sizes, fitted as ``a + b B`` per step), the theory numbers on the probe's run,
@@ -70,6 +73,7 @@ PARTS = {
     "bookkeeping": "labels and per-trajectory summaries",
     "landscape": "the landscape grid",
     "sharpness": "the sharpness tracking",
+    "scoring": "the training and held-out scores after the run",
 }
 TIME_PARTS = {"run": "the run", "theory": "the theory numbers", "landscape": "the landscape",
               "sharpness": "the sharpness tracking"}
@@ -332,6 +336,14 @@ def estimate(scenario: Any, built: Any = None, *, landscape: bool | None = None,
         "state": float(STATE_FLOATS * B * d * itemsize + 2 * B * d * 8),
         "bookkeeping": float(B * PER_TRAJECTORY_BYTES),
     }
+    from core.problems.protocols import HeldOut
+
+    if isinstance(problem, HeldOut) and kw["record_params"]:
+        from core.problems.neural import HELD_OUT_BYTES
+
+        rows = (steps + 1) * B
+        widest = problem.plane_point_size("train") if hasattr(problem, "plane_point_size") else d
+        est.memory["scoring"] = float(3 * rows * itemsize + 3 * min(HELD_OUT_BYTES, rows * widest * itemsize))
     if landscape:
         from core.landscape import CHUNK_BYTES, GPU_CHUNK_BYTES
 

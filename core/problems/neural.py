@@ -435,7 +435,7 @@ class NeuralProblem(Problem):
 
 
 #: the activations one chunk of :meth:`NeuralProblem.held_out` may hold (bytes)
-HELD_OUT_BYTES = 64 * 2**20
+HELD_OUT_BYTES = 16 * 2**20
 #: the largest net the lab builds (its Hessian-vector products and grids are sized for far fewer)
 MAX_PARAMETERS = 10_000_000
 
