@@ -26,14 +26,19 @@ def _point(p, seed=2):
     return p.initial_point(1) + 0.5 * torch.randn(p.dim, generator=g, dtype=torch.float64)
 
 
+def _hand(p, per_sample):
+    """The mean of ``per_sample(f, y)`` over the 2 -> 5 tanh -> 1 net's raw outputs f, written out."""
+    def loss(t):
+        W1, b1, W2, b2 = t[:10].view(5, 2), t[10:15], t[15:20].view(1, 5), t[20:]
+        f = (torch.tanh(p.X @ W1.T + b1) @ W2.T + b2)[:, 0]
+        return per_sample(f, p.y).mean()
+    return loss
+
+
 def test_hinge_is_the_svm_margin_loss_and_its_hvp_is_autograd_s():
     p = _net("hinge")
     theta = _point(p)
-
-    def hand(t):
-        W1, b1, W2, b2 = t[:10].view(5, 2), t[10:15], t[15:20].view(1, 5), t[20:]
-        f = (torch.tanh(p.X @ W1.T + b1) @ W2.T + b2)[:, 0]
-        return torch.clamp(1 - (2 * p.y - 1) * f, min=0).mean()
+    hand = _hand(p, lambda f, y: torch.clamp(1 - (2 * y - 1) * f, min=0))
 
     torch.testing.assert_close(p.loss(theta[None])[0], hand(theta), rtol=1e-12, atol=0)
     H = torch.autograd.functional.hessian(hand, theta)
@@ -96,11 +101,7 @@ def test_bad_losses_and_reductions_are_one_line_errors(params, match):
 def test_sigmoid_mse_and_its_hvp_and_the_vanishing_gradient_of_a_confident_mistake():
     p = _net("sigmoid_mse")
     theta = _point(p)
-
-    def hand(t):
-        W1, b1, W2, b2 = t[:10].view(5, 2), t[10:15], t[15:20].view(1, 5), t[20:]
-        f = (torch.tanh(p.X @ W1.T + b1) @ W2.T + b2)[:, 0]
-        return ((1 / (1 + torch.exp(-f)) - p.y) ** 2).mean()
+    hand = _hand(p, lambda f, y: (1 / (1 + torch.exp(-f)) - y) ** 2)
 
     torch.testing.assert_close(p.loss(theta[None])[0], hand(theta), rtol=1e-12, atol=0)
     H = torch.autograd.functional.hessian(hand, theta)
